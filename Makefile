@@ -1,0 +1,20 @@
+# Developer entry points. CI runs .ci/run, which is `make setup && make test`.
+.PHONY: help setup test lint clean
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+setup: ## create .venv, install the pinned Python deps and helm (idempotent)
+	bash scripts/setup.sh
+
+test: ## yamllint, ansible-lint, ansible-test sanity, pytest
+	bash scripts/test.sh
+
+lint: ## yamllint and ansible-lint only
+	bash scripts/test.sh lint
+
+clean: ## remove .venv and build outputs (keeps ~/.cache/inferno-ops)
+	rm -rf .venv build tests/output .pytest_cache .ansible
+	rm -f ./*.tar.gz
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

