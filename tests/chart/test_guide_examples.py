@@ -11,7 +11,7 @@ import shlex
 
 import pytest
 
-from conftest import REPO, Render, run_helm
+from .rendering import REPO, Render, run_helm
 
 GUIDE = REPO.parent / "shared" / "spec" / "helm-guide.md"
 

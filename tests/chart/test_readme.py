@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from conftest import CHART
+from .rendering import CHART
 
 
 def leaf_keys(tree: dict, prefix: str = "") -> list[str]:

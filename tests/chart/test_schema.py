@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_helm, template_args
+from .rendering import run_helm, template_args
 
 SCHEMA = "values don't meet the specifications of the schema"
 CHECKS = "Invalid values for the inferno chart"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ENVIRONMENTS, REPO, run_helm, template_args
+from .rendering import ENVIRONMENTS, REPO, run_helm, template_args
 
 VENV = Path(sys.executable).parent.parent
 # kubernetes-validate >= 1.29 ships schemas from 1.25 on; `make setup` installs 1.28.3, which

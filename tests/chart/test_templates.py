@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import CHART, render, run_helm
+from .rendering import CHART, render, run_helm
 
 SELECTOR = {"app.kubernetes.io/name": "inferno", "app.kubernetes.io/instance": "inferno"}
 

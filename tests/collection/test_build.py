@@ -105,7 +105,9 @@ def test_tarball_installs_with_the_chart(tarball: Path, tmp_path: Path) -> None:
     collections_dir = tmp_path / "collections"
     # --offline: Galaxy is out of reach; kubernetes.core must resolve from the
     # collections already installed (the `ansible` package bundles it).
-    run_galaxy("collection", "install", "--offline", str(tarball), "-p", str(collections_dir), cwd=tmp_path)
+    # --force: a developer may already have the collection installed (molecule links it into
+    # ~/.ansible/collections); this test must install the tarball it just built.
+    run_galaxy("collection", "install", "--offline", "--force", str(tarball), "-p", str(collections_dir), cwd=tmp_path)
     installed = collections_dir / "ansible_collections" / "inferno" / "ops"
     assert (installed / "MANIFEST.json").is_file()
     assert (installed / "files" / "helm" / "inferno" / "Chart.yaml").is_file()
