@@ -1,0 +1,54 @@
+"""Command line of the local cluster: up, down, status, env (and the helpers it starts).
+
+    python -m tools.local_cluster up       # build once (cached), start, print status as JSON
+    python -m tools.local_cluster env      # prints: export KUBECONFIG=...
+    python -m tools.local_cluster status
+    python -m tools.local_cluster down     # stop everything, keep the logs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .processes import ClusterError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cluster", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="build (first time only) and start the local cluster")
+    commands.add_parser("down", help="stop every process of the cluster; logs are kept")
+    commands.add_parser("status", help="show the processes, ports and kubeconfig as JSON")
+    commands.add_parser("env", help="print the KUBECONFIG export for your shell")
+    commands.add_parser("build", help="only build (or find) the binaries, and print their paths")
+    simulate = commands.add_parser("simulate-snapshots", help=argparse.SUPPRESS)
+    simulate.add_argument("--kubeconfig", required=True)
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "simulate-snapshots":
+            from .snapshots import main as simulate_main
+            simulate_main(args.kubeconfig)
+            return 0
+        if args.command == "build":
+            from . import build
+            print(json.dumps({k: str(v) for k, v in vars(build.ensure_built()).items()}, indent=2))
+            return 0
+        from .cluster import LocalCluster
+        cluster = LocalCluster()
+        if args.command == "env":
+            print(cluster.env())
+            return 0
+        result = {"up": cluster.up, "down": cluster.down, "status": cluster.status}[args.command]()
+        print(json.dumps(result, indent=2))
+        return 0 if args.command != "status" or result["running"] else 3
+    except ClusterError as error:
+        print(f"cluster {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,331 @@
+"""The local control plane: real etcd, kube-apiserver, kube-controller-manager and
+kube-scheduler processes on 127.0.0.1, with kwok simulating nodes and pods.
+
+Everything lives under one folder (default ~/.cache/inferno-ops/cluster/run):
+pki/, the kubeconfigs, etcd data, logs/ and state.json. `up` starts from a clean
+data directory; `down` stops every process and deletes the data but keeps logs/.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import ssl
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import build, pki
+from .processes import ClusterError, Component, free_ports, http_ok, is_alive, load, port_in_use, save, start, stop, wait_until
+
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"  # the first address of SERVICE_CIDR: the `kubernetes` Service
+POD_CIDR = "10.244.0.0/16"
+STORAGE_CLASS = "standard"
+SNAPSHOT_CLASS = "standard-snapshot"
+CSI_DRIVER = "simulated.csi.inferno.ops"
+NODES = (("kwok-node-0", "zone-a"), ("kwok-node-1", "zone-b"), ("kwok-node-2", "zone-c"))
+STAGES_DIR = Path(__file__).resolve().parent / "stages"
+START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The files of one local cluster."""
+
+    root: Path
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.root / "etcd"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "admin.kubeconfig"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("INFERNO_LOCAL_CLUSTER_DIR") or build.cache_root() / "run")
+
+
+@contextmanager
+def exclusive(layout: Layout):
+    """One up/down at a time; the lock is released (and the file left empty) on exit."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.lock, "w", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("another `up`/`down` of this cluster is running; waiting for it", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_prerequisites() -> None:
+    """Fail early, naming the fix, when something `up` needs is missing."""
+    missing = []
+    for module in ("kubernetes", "cryptography", "yaml"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise ClusterError(f"missing Python packages {missing}: run `make setup` and use .venv/bin/python")
+    if shutil.which("go") is None and not build.is_complete(build.planned_paths()):
+        raise ClusterError("the control plane is not built yet and `go` (>= 1.24) is not on PATH: install Go, "
+                           "then run `up` again (the first build takes a while; later starts reuse it)")
+
+
+class LocalCluster:
+    """Start, stop and describe the local cluster."""
+
+    def __init__(self, root: Path | None = None):
+        self.layout = Layout(root or default_root())
+
+    # -- state -------------------------------------------------------------------------
+    def components(self) -> list[Component]:
+        if not self.layout.state.is_file():
+            return []
+        return load(self.layout.state)[0]
+
+    def running(self) -> bool:
+        components = self.components()
+        return bool(components) and all(is_alive(c.pid) for c in components)
+
+    def status(self) -> dict:
+        components, extra = (load(self.layout.state) if self.layout.state.is_file() else ([], {}))
+        return {
+            "running": bool(components) and all(is_alive(c.pid) for c in components),
+            "kubeconfig": str(self.layout.kubeconfig),
+            "server": extra.get("server"),
+            "version": extra.get("version"),
+            "logs": str(self.layout.logs),
+            "components": {c.name: {"pid": c.pid, "port": c.port, "alive": is_alive(c.pid)} for c in components},
+        }
+
+    def env(self) -> str:
+        if not self.running():
+            raise ClusterError("the local cluster is not running: start it with `up`")
+        return f"export KUBECONFIG={self.layout.kubeconfig}"
+
+    # -- up ----------------------------------------------------------------------------
+    def up(self) -> dict:
+        check_prerequisites()
+        with exclusive(self.layout):
+            if self.running():
+                return self.status()
+            self._stop_recorded()
+            paths = build.ensure_built()
+            started = time.monotonic()
+            self._fresh_folders()
+            components: list[Component] = []
+            try:
+                self._start_all(paths, components)
+            except BaseException:
+                for component in reversed(components):
+                    stop(component)
+                self.layout.state.unlink(missing_ok=True)
+                raise
+            status = self.status()
+            status["start_seconds"] = round(time.monotonic() - started, 1)
+            return status
+
+    def _fresh_folders(self) -> None:
+        layout = self.layout
+        for folder in (layout.pki, layout.etcd_data):
+            shutil.rmtree(folder, ignore_errors=True)
+        if layout.logs.is_dir():
+            previous = layout.root / "logs.previous"
+            shutil.rmtree(previous, ignore_errors=True)
+            layout.logs.rename(previous)
+        for folder in (layout.pki, layout.etcd_data, layout.logs):
+            folder.mkdir(parents=True)
+        layout.etcd_data.chmod(0o700)
+
+    def _start_all(self, paths: build.Paths, components: list[Component]) -> None:
+        layout = self.layout
+        etcd_port, etcd_peer, api_port, kcm_port, sched_port, kwok_port = free_ports(6)
+        server = f"https://127.0.0.1:{api_port}"
+        certs = pki.create(layout.pki, server, SERVICE_IP)
+        record = {"server": server, "version": build.KUBERNETES_VERSION}
+
+        def remember(component: Component) -> Component:
+            components.append(component)
+            save(layout.state, components, record)
+            return component
+
+        etcd = remember(start("etcd", [
+            str(paths.etcd), "--name=local", f"--data-dir={layout.etcd_data}",
+            f"--listen-client-urls=http://127.0.0.1:{etcd_port}", f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+            f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+            f"--initial-cluster=local=http://127.0.0.1:{etcd_peer}", "--listen-metrics-urls=",
+            "--unsafe-no-fsync", "--auto-compaction-retention=1", "--quota-backend-bytes=4294967296",
+        ], layout.logs, etcd_port))
+        wait_until(etcd, lambda: http_ok(f"http://127.0.0.1:{etcd_port}/health", expect='"health":"true"'),
+                   START_TIMEOUT, "starting")
+
+        apiserver = remember(start("kube-apiserver", [
+            str(paths.kube_apiserver), f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1", f"--secure-port={api_port}",
+            # There is no default route here; the apiserver must be told which address to
+            # advertise, and loopback addresses may not back the `kubernetes` Service.
+            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+            f"--tls-cert-file={certs.serving_cert}", f"--tls-private-key-file={certs.serving_key}",
+            f"--client-ca-file={certs.ca_cert}", "--authorization-mode=Node,RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={certs.service_account_pub}",
+            f"--service-account-signing-key-file={certs.service_account_key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true", "--profiling=false",
+        ], layout.logs, api_port))
+        context = ssl.create_default_context(cafile=str(certs.ca_cert))
+        admin_pki = layout.pki
+        context.load_cert_chain(str(admin_pki / "admin.crt"), str(admin_pki / "admin.key"))
+        wait_until(apiserver, lambda: http_ok(f"{server}/readyz", context), START_TIMEOUT, "becoming ready")
+
+        insecure = ssl.create_default_context()
+        insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE  # self-signed serving certs, health only
+        kcm_kubeconfig = str(certs.kubeconfigs["controller-manager"])
+        kcm = remember(start("kube-controller-manager", [
+            str(paths.kube_controller_manager), f"--kubeconfig={kcm_kubeconfig}",
+            f"--authentication-kubeconfig={kcm_kubeconfig}", f"--authorization-kubeconfig={kcm_kubeconfig}",
+            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={kcm_port}", "--controllers=*",
+            # As kubeadm runs it: each controller acts as its own ServiceAccount with the
+            # bootstrap RBAC roles, so permissions are those of a real cluster.
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={certs.service_account_key}", f"--root-ca-file={certs.ca_cert}",
+            f"--cluster-signing-cert-file={certs.ca_cert}", f"--cluster-signing-key-file={certs.ca_key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--pvclaimbinder-sync-period=2s",
+            "--node-monitor-grace-period=60s",
+        ], layout.logs, kcm_port))
+        scheduler_kubeconfig = str(certs.kubeconfigs["scheduler"])
+        scheduler = remember(start("kube-scheduler", [
+            str(paths.kube_scheduler), f"--kubeconfig={scheduler_kubeconfig}",
+            f"--authentication-kubeconfig={scheduler_kubeconfig}", f"--authorization-kubeconfig={scheduler_kubeconfig}",
+            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={sched_port}",
+        ], layout.logs, sched_port))
+        for component in (kcm, scheduler):
+            wait_until(component, lambda c=component: http_ok(f"https://127.0.0.1:{c.port}/healthz", insecure),
+                       START_TIMEOUT, "becoming healthy")
+
+        self._install_addons(paths)
+        kwok = remember(start("kwok", [
+            str(paths.kwok), f"--kubeconfig={certs.kubeconfigs['kwok']}", "--manage-all-nodes=true",
+            f"--cidr={POD_CIDR}", "--node-ip=10.244.255.254", "--node-lease-duration-seconds=40",
+            f"--server-address=127.0.0.1:{kwok_port}",
+            *[f"--config={stage}" for stage in (*paths.default_stages, *sorted(STAGES_DIR.glob("*.yaml")))],
+        ], layout.logs, kwok_port))
+        snapshots = remember(start("snapshot-simulator", [
+            sys.executable, "-m", "tools.local_cluster", "simulate-snapshots", f"--kubeconfig={layout.kubeconfig}",
+        ], layout.logs, env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])}))
+        wait_until(kwok, self._nodes_ready, START_TIMEOUT, "making the nodes Ready")
+        wait_until(kcm, self._default_service_account, START_TIMEOUT, "creating the default ServiceAccount")
+        if not is_alive(snapshots.pid):
+            raise ClusterError(f"the snapshot simulator exited; see {snapshots.log}")
+
+    # -- cluster objects -----------------------------------------------------------------
+    def _api(self):
+        from kubernetes import config  # imported late: `status`/`down` must work without it
+        return config.new_client_from_config(config_file=str(self.layout.kubeconfig))
+
+    def _install_addons(self, paths: build.Paths) -> None:
+        """CRDs, the default StorageClass and VolumeSnapshotClass, and the fake nodes."""
+        from kubernetes import client, utils
+
+        api = self._api()
+        for crd in paths.snapshot_crds:
+            utils.create_from_yaml(api, str(crd))
+        extensions = client.ApiextensionsV1Api(api)
+        deadline = time.monotonic() + START_TIMEOUT
+        for crd in paths.snapshot_crds:
+            name = yaml.safe_load(crd.read_text())["metadata"]["name"]
+            while not any(c.type == "Established" and c.status == "True"
+                          for c in (extensions.read_custom_resource_definition(name).status.conditions or [])):
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"CRD {name} was not Established within {START_TIMEOUT:.0f}s")
+                time.sleep(0.2)
+        storage_class = {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS,
+                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": CSI_DRIVER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
+            "allowVolumeExpansion": True,
+        }
+        utils.create_from_dict(api, storage_class)
+        snapshot_class = {
+            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+            "metadata": {"name": SNAPSHOT_CLASS,
+                         "annotations": {"snapshot.storage.kubernetes.io/is-default-class": "true"}},
+            "driver": CSI_DRIVER, "deletionPolicy": "Delete",
+        }
+        client.CustomObjectsApi(api).create_cluster_custom_object("snapshot.storage.k8s.io", "v1",
+                                                                  "volumesnapshotclasses", snapshot_class)
+        core = client.CoreV1Api(api)
+        for name, zone in NODES:
+            core.create_node({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"}, "labels": {
+                    "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                    "topology.kubernetes.io/zone": zone, "topology.kubernetes.io/region": "local",
+                    "type": "kwok"}},
+                "status": {"allocatable": {"cpu": "32", "memory": "128Gi", "pods": "110"},
+                           "capacity": {"cpu": "32", "memory": "128Gi", "pods": "110"}},
+            })
+
+    def _nodes_ready(self) -> bool:
+        from kubernetes import client
+
+        nodes = client.CoreV1Api(self._api()).list_node().items
+        ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        untainted = all(not any(t.key == "node.kubernetes.io/not-ready" for t in n.spec.taints or []) for n in ready)
+        return len(ready) == len(NODES) and untainted
+
+    def _default_service_account(self) -> bool:
+        from kubernetes import client
+
+        client.CoreV1Api(self._api()).read_namespaced_service_account("default", "default")
+        return True
+
+    # -- down --------------------------------------------------------------------------
+    def down(self) -> dict:
+        with exclusive(self.layout):
+            stopped = self._stop_recorded()
+            shutil.rmtree(self.layout.etcd_data, ignore_errors=True)
+            shutil.rmtree(self.layout.pki, ignore_errors=True)
+            for leftover in self.layout.root.glob("*.kubeconfig"):
+                leftover.unlink()
+        return {"stopped": stopped, "logs": str(self.layout.logs)}
+
+    def _stop_recorded(self) -> list[str]:
+        components = self.components()
+        for component in reversed(components):
+            stop(component)
+        busy = [c for c in components if c.port and port_in_use(c.port)]
+        if busy:
+            raise ClusterError("ports still in use after stopping: " +
+                               ", ".join(f"{c.name}:{c.port}" for c in busy))
+        self.layout.state.unlink(missing_ok=True)
+        return [c.name for c in components]
