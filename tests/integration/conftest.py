@@ -1,0 +1,43 @@
+"""A real local control plane (tools/local_cluster), started once per test session."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from tools.local_cluster import build
+from tools.local_cluster.cluster import LocalCluster
+from tools.local_cluster.processes import is_alive, port_in_use
+
+from .kube import Cluster, eventually
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory) -> Cluster:
+    cluster = LocalCluster(tmp_path_factory.mktemp("local-cluster"))
+    status = cluster.up()
+    components = cluster.components()
+    try:
+        yield Cluster(Path(status["kubeconfig"]), build.ensure_built().kubectl,
+                      config.new_client_from_config(config_file=status["kubeconfig"]))
+    finally:
+        cluster.down()
+    # `down` leaves no process and no listening port behind.
+    assert [c.name for c in components if is_alive(c.pid)] == []
+    assert [c.port for c in components if c.port and port_in_use(c.port)] == []
+
+
+@pytest.fixture
+def namespace(local_cluster, request) -> str:
+    """A fresh namespace per test, deleted afterwards."""
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
+    name = "t-" + re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-") + "-" + digest
+    core = client.CoreV1Api(local_cluster.api)
+    core.create_namespace({"metadata": {"name": name}})
+    eventually(lambda: core.read_namespaced_service_account("default", name), what="default ServiceAccount")
+    yield name
+    core.delete_namespace(name)

@@ -1,0 +1,43 @@
+"""Helpers for tests that talk to the local cluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from kubernetes import client
+
+
+@dataclass
+class Cluster:
+    """What a test needs to talk to the running cluster."""
+
+    kubeconfig: Path
+    kubectl: Path
+    api: client.ApiClient
+
+    def kubectl_json(self, *args: str) -> dict:
+        return json.loads(self.run_kubectl(*args, "-o", "json").stdout)
+
+    def run_kubectl(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args], input=stdin,
+                              capture_output=True, text=True, timeout=60, check=check)
+
+
+def eventually(check: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> object:
+    """Poll check() until it returns something truthy; fail with the last value or error."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except client.ApiException as error:
+            last = f"{error.status} {error.reason}"
+        time.sleep(0.25)
+    pytest.fail(f"{what} not reached within {timeout:.0f}s; last: {last}")

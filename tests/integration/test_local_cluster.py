@@ -1,0 +1,175 @@
+"""The local control plane does what the deploy and backup code relies on."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from .kube import eventually
+from tools.local_cluster import build
+from tools.local_cluster.snapshots import FAILURE_ANNOTATION
+
+SNAPSHOTS = ("snapshot.storage.k8s.io", "v1")
+
+
+def ready_nodes(cluster) -> list[dict]:
+    nodes = cluster.kubectl_json("get", "nodes")["items"]
+    return [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])]
+
+
+def test_kubectl_sees_three_ready_nodes_in_distinct_zones(local_cluster):
+    nodes = ready_nodes(local_cluster)
+    assert len(nodes) >= 3
+    assert len({n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in nodes}) >= 3
+    assert len({n["metadata"]["labels"]["kubernetes.io/hostname"] for n in nodes}) >= 3
+    assert not [t for n in nodes for t in n["spec"].get("taints", [])]
+
+
+def test_server_reports_its_real_version(local_cluster):
+    version = local_cluster.kubectl_json("version")["serverVersion"]
+    assert version["gitVersion"] == build.KUBERNETES_VERSION
+    assert (version["major"], version["minor"]) == ("1", build.KUBERNETES_VERSION.split(".")[1])
+
+
+def test_deployment_becomes_available(local_cluster, namespace):
+    apps = client.AppsV1Api(local_cluster.api)
+    labels = {"app": "web"}
+    apps.create_namespaced_deployment(namespace, {
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "web", "image": "example.invalid/web:1"}]}}}})
+
+    def available():
+        status = apps.read_namespaced_deployment("web", namespace).status
+        return status.available_replicas == 3 and any(
+            c.type == "Available" and c.status == "True" for c in status.conditions or [])
+
+    eventually(available, what="Deployment Available")
+    pods = client.CoreV1Api(local_cluster.api).list_namespaced_pod(namespace).items
+    assert {p.status.phase for p in pods} == {"Running"}
+    assert all(p.status.pod_ip for p in pods)
+
+
+def create_claim(cluster, namespace: str, name: str, size: str = "1Gi", data_source: dict | None = None):
+    spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if data_source:
+        spec["dataSource"] = data_source
+    core = client.CoreV1Api(cluster.api)
+    core.create_namespaced_persistent_volume_claim(namespace, {"metadata": {"name": name}, "spec": spec})
+    return eventually(lambda: (c := core.read_namespaced_persistent_volume_claim(name, namespace)).status.phase == "Bound" and c,
+                      what=f"claim {name} Bound")
+
+
+def test_claim_binds_through_the_real_binder(local_cluster, namespace):
+    claim = create_claim(local_cluster, namespace, "data", "5Gi")
+    assert claim.spec.storage_class_name == "standard"  # filled in by the DefaultStorageClass admission plugin
+    volume = client.CoreV1Api(local_cluster.api).read_persistent_volume(claim.spec.volume_name)
+    assert volume.status.phase == "Bound"
+    assert volume.spec.claim_ref.uid == claim.metadata.uid
+    assert volume.spec.capacity["storage"] == "5Gi"
+    # The controller manager's binder, not a fake status patch, completed the binding.
+    assert claim.metadata.annotations["pv.kubernetes.io/bind-completed"] == "yes"
+
+
+def create_snapshot(cluster, namespace: str, name: str, claim: str, annotations: dict | None = None):
+    body = {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": name, "annotations": annotations or {}},
+            "spec": {"source": {"persistentVolumeClaimName": claim}}}
+    client.CustomObjectsApi(cluster.api).create_namespaced_custom_object(*SNAPSHOTS, namespace, "volumesnapshots", body)
+
+
+def get_snapshot(cluster, namespace: str, name: str) -> dict:
+    return client.CustomObjectsApi(cluster.api).get_namespaced_custom_object(*SNAPSHOTS, namespace, "volumesnapshots", name)
+
+
+def test_volume_snapshot_becomes_ready_bound_to_its_content(local_cluster, namespace):
+    create_claim(local_cluster, namespace, "models", "3Gi")
+    create_snapshot(local_cluster, namespace, "models-snap", "models")
+    status = eventually(lambda: (s := get_snapshot(local_cluster, namespace, "models-snap").get("status", {})).get("readyToUse") and s,
+                        what="snapshot readyToUse")
+    assert status["restoreSize"] == "3Gi"
+    assert status["creationTime"]
+    content = client.CustomObjectsApi(local_cluster.api).get_cluster_custom_object(
+        *SNAPSHOTS, "volumesnapshotcontents", status["boundVolumeSnapshotContentName"])
+    snapshot = get_snapshot(local_cluster, namespace, "models-snap")
+    assert content["spec"]["volumeSnapshotRef"]["uid"] == snapshot["metadata"]["uid"]
+    assert content["spec"]["volumeSnapshotRef"]["name"] == "models-snap"
+    assert content["status"]["readyToUse"] is True
+
+    # A claim restored from the snapshot binds too.
+    restored = create_claim(local_cluster, namespace, "models-restored", "3Gi", data_source={
+        "apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "models-snap"})
+    assert restored.spec.data_source.name == "models-snap"
+
+
+def test_snapshot_failure_can_be_injected(local_cluster, namespace):
+    create_claim(local_cluster, namespace, "cache")
+    create_snapshot(local_cluster, namespace, "broken", "cache",
+                    annotations={FAILURE_ANNOTATION: "rpc error: code = Internal desc = disk on fire"})
+    status = eventually(lambda: get_snapshot(local_cluster, namespace, "broken").get("status", {}).get("error"),
+                        what="snapshot error")
+    assert status["message"] == "rpc error: code = Internal desc = disk on fire"
+    assert get_snapshot(local_cluster, namespace, "broken")["status"]["readyToUse"] is False
+
+
+def test_load_balancer_service_gets_an_ingress_address(local_cluster, namespace):
+    core = client.CoreV1Api(local_cluster.api)
+    core.create_namespaced_service(namespace, {"metadata": {"name": "public"}, "spec": {
+        "type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8000}]}})
+    ingress = eventually(lambda: core.read_namespaced_service("public", namespace).status.load_balancer.ingress,
+                         what="LoadBalancer ingress")
+    assert ingress[0].ip
+
+
+RESTRICTED_VIOLATION = """
+apiVersion: v1
+kind: Pod
+metadata: {name: privileged}
+spec:
+  containers:
+    - name: c
+      image: example.invalid/c:1
+      securityContext: {privileged: true}
+"""
+
+
+def test_restricted_pod_security_is_enforced(local_cluster, namespace):
+    core = client.CoreV1Api(local_cluster.api)
+    core.patch_namespace(namespace, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
+    result = local_cluster.run_kubectl("-n", namespace, "apply", "-f", "-", stdin=RESTRICTED_VIOLATION, check=False)
+    assert result.returncode != 0
+    assert 'violates PodSecurity "restricted:latest"' in result.stderr
+    assert core.list_namespaced_pod(namespace).items == []
+
+
+def test_service_account_tokens_are_issued(local_cluster, namespace):
+    token = local_cluster.run_kubectl("-n", namespace, "create", "token", "default").stdout.strip()
+    review = client.AuthenticationV1Api(local_cluster.api).create_token_review({"spec": {"token": token}})
+    assert review.status.authenticated
+    assert review.status.user.username == f"system:serviceaccount:{namespace}:default"
+
+
+@pytest.mark.parametrize("controller_object", ["ReplicaSet", "Namespace"])
+def test_garbage_collector_and_namespace_controllers_run(local_cluster, namespace, controller_object):
+    core, apps = client.CoreV1Api(local_cluster.api), client.AppsV1Api(local_cluster.api)
+    if controller_object == "ReplicaSet":
+        labels = {"app": "gc"}
+        apps.create_namespaced_deployment(namespace, {"metadata": {"name": "gc"}, "spec": {
+            "replicas": 1, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "x/c:1"}]}}}})
+        eventually(lambda: apps.list_namespaced_replica_set(namespace).items, what="ReplicaSet created")
+        apps.delete_namespaced_deployment("gc", namespace, propagation_policy="Background")
+        eventually(lambda: not apps.list_namespaced_replica_set(namespace).items, what="ReplicaSet collected")
+    else:
+        core.create_namespace({"metadata": {"name": f"{namespace}-gone"}})
+        core.delete_namespace(f"{namespace}-gone")
+
+        def gone():
+            try:
+                core.read_namespace(f"{namespace}-gone")
+                return False
+            except client.ApiException as error:
+                return error.status == 404
+
+        eventually(gone, what="namespace finalized")
