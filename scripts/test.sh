@@ -3,7 +3,9 @@
 #   1. yamllint .          (config: .yamllint)
 #   2. ansible-lint        (config: .ansible-lint)
 #   3. scripts/sanity.sh   (ansible-test sanity)
-#   4. pytest tests        (a run that collects no tests is a FAILURE)
+#   4. pytest tests        (a run that collects no tests is a FAILURE; tests/integration
+#                           starts the local control plane, building it on first use)
+#   5. molecule test -s local
 # `scripts/test.sh lint` runs steps 1-2 only (`make lint`).
 # Needs the environment from `make setup` (scripts/setup.sh).
 set -euo pipefail
@@ -65,6 +67,9 @@ elif [[ $rc -ne 0 ]]; then
     fail "pytest (exit code $rc)"
 fi
 echo "-- pytest: OK"
+
+# The shared converge/verify on the local control plane, idempotence included.
+run_step molecule molecule test -s local
 
 banner "all test steps passed"
 elapsed
