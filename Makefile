@@ -1,5 +1,5 @@
 # Developer entry points. CI runs .ci/run, which is `make setup && make test`.
-.PHONY: help setup test lint clean
+.PHONY: help setup test lint clean demo cluster-up cluster-down
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -10,6 +10,15 @@ setup: ## create .venv, install the pinned Python deps and helm (idempotent)
 
 test: ## yamllint, ansible-lint, ansible-test sanity, pytest
 	bash scripts/test.sh
+
+demo: setup ## start the local cluster and install the dev profile into it
+	bash scripts/demo.sh
+
+cluster-up: ## start the local control plane (builds it on first use, ~7 min)
+	scripts/cluster up
+
+cluster-down: ## stop the local control plane (its logs are kept)
+	scripts/cluster down
 
 lint: ## yamllint and ansible-lint only
 	bash scripts/test.sh lint
