@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "build":
             from . import build
-            print(json.dumps({k: str(v) for k, v in vars(build.ensure_built()).items()}, indent=2))
+            print(json.dumps(build.ensure_built().to_json(), indent=2))
             return 0
         from .cluster import LocalCluster
         cluster = LocalCluster()
