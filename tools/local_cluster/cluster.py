@@ -105,6 +105,7 @@ class LocalCluster:
 
     def __init__(self, root: Path | None = None):
         self.layout = Layout(root or default_root())
+        self._api_client = None
 
     # -- state -------------------------------------------------------------------------
     def components(self) -> list[Component]:
@@ -142,6 +143,7 @@ class LocalCluster:
             paths = build.ensure_built()
             started = time.monotonic()
             self._fresh_folders()
+            self._api_client = None
             components: list[Component] = []
             try:
                 self._start_all(paths, components)
@@ -248,8 +250,12 @@ class LocalCluster:
 
     # -- cluster objects -----------------------------------------------------------------
     def _api(self):
+        """One API client per started cluster (the kubeconfig changes with every `up`)."""
         from kubernetes import config  # imported late: `status`/`down` must work without it
-        return config.new_client_from_config(config_file=str(self.layout.kubeconfig))
+
+        if self._api_client is None:
+            self._api_client = config.new_client_from_config(config_file=str(self.layout.kubeconfig))
+        return self._api_client
 
     def _install_addons(self, paths: build.Paths) -> None:
         """CRDs, the default StorageClass and VolumeSnapshotClass, and the fake nodes."""
