@@ -173,3 +173,42 @@ def test_garbage_collector_and_namespace_controllers_run(local_cluster, namespac
                 return error.status == 404
 
         eventually(gone, what="namespace finalized")
+
+
+def test_deleting_a_claim_deletes_its_volume_and_a_snapshot_its_content(local_cluster, namespace):
+    core = client.CoreV1Api(local_cluster.api)
+    custom = client.CustomObjectsApi(local_cluster.api)
+    claim = create_claim(local_cluster, namespace, "scratch")
+    create_snapshot(local_cluster, namespace, "scratch-snap", "scratch")
+    content = eventually(lambda: get_snapshot(local_cluster, namespace, "scratch-snap").get("status", {}).get(
+        "boundVolumeSnapshotContentName"), what="snapshot bound")
+
+    custom.delete_namespaced_custom_object(*SNAPSHOTS, namespace, "volumesnapshots", "scratch-snap")
+
+    def content_gone():
+        try:
+            custom.get_cluster_custom_object(*SNAPSHOTS, "volumesnapshotcontents", content)
+            return False
+        except client.ApiException as error:
+            return error.status == 404
+
+    eventually(content_gone, what="VolumeSnapshotContent deleted with its snapshot")
+
+    core.delete_namespaced_persistent_volume_claim("scratch", namespace)
+
+    def volume_gone():
+        try:
+            core.read_persistent_volume(claim.spec.volume_name)
+            return False
+        except client.ApiException as error:
+            return error.status == 404
+
+    eventually(volume_gone, what="released volume deleted")
+
+
+def test_helm_hook_pods_run_to_completion(local_cluster, namespace):
+    core = client.CoreV1Api(local_cluster.api)
+    core.create_namespaced_pod(namespace, {
+        "metadata": {"name": "hook", "annotations": {"helm.sh/hook": "test"}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "example.invalid/test:1"}]}})
+    eventually(lambda: core.read_namespaced_pod("hook", namespace).status.phase == "Succeeded", what="hook pod Succeeded")
