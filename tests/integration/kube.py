@@ -41,3 +41,18 @@ def eventually(check: Callable[[], object], timeout: float = 60.0, what: str = "
             last = f"{error.status} {error.reason}"
         time.sleep(0.25)
     pytest.fail(f"{what} not reached within {timeout:.0f}s; last: {last}")
+
+
+def deleted(read: Callable[..., object], *args: object) -> Callable[[], bool]:
+    """A check for eventually(): true once read(*args) answers 404."""
+
+    def check() -> bool:
+        try:
+            read(*args)
+            return False
+        except client.ApiException as error:
+            if error.status == 404:
+                return True
+            raise
+
+    return check

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from .kube import eventually
+from .kube import deleted, eventually
 from tools.local_cluster import build
 from tools.local_cluster.snapshots import FAILURE_ANNOTATION
 
@@ -164,15 +164,7 @@ def test_garbage_collector_and_namespace_controllers_run(local_cluster, namespac
     else:
         core.create_namespace({"metadata": {"name": f"{namespace}-gone"}})
         core.delete_namespace(f"{namespace}-gone")
-
-        def gone():
-            try:
-                core.read_namespace(f"{namespace}-gone")
-                return False
-            except client.ApiException as error:
-                return error.status == 404
-
-        eventually(gone, what="namespace finalized")
+        eventually(deleted(core.read_namespace, f"{namespace}-gone"), what="namespace finalized")
 
 
 def test_deleting_a_claim_deletes_its_volume_and_a_snapshot_its_content(local_cluster, namespace):
@@ -184,26 +176,11 @@ def test_deleting_a_claim_deletes_its_volume_and_a_snapshot_its_content(local_cl
         "boundVolumeSnapshotContentName"), what="snapshot bound")
 
     custom.delete_namespaced_custom_object(*SNAPSHOTS, namespace, "volumesnapshots", "scratch-snap")
-
-    def content_gone():
-        try:
-            custom.get_cluster_custom_object(*SNAPSHOTS, "volumesnapshotcontents", content)
-            return False
-        except client.ApiException as error:
-            return error.status == 404
-
-    eventually(content_gone, what="VolumeSnapshotContent deleted with its snapshot")
+    eventually(deleted(custom.get_cluster_custom_object, *SNAPSHOTS, "volumesnapshotcontents", content),
+               what="VolumeSnapshotContent deleted with its snapshot")
 
     core.delete_namespaced_persistent_volume_claim("scratch", namespace)
-
-    def volume_gone():
-        try:
-            core.read_persistent_volume(claim.spec.volume_name)
-            return False
-        except client.ApiException as error:
-            return error.status == 404
-
-    eventually(volume_gone, what="released volume deleted")
+    eventually(deleted(core.read_persistent_volume, claim.spec.volume_name), what="released volume deleted")
 
 
 def test_helm_hook_pods_run_to_completion(local_cluster, namespace):
