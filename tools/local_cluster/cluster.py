@@ -15,7 +15,6 @@ import ssl
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -34,35 +33,17 @@ STAGES_DIR = Path(__file__).resolve().parent / "stages"
 START_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout:  # pylint: disable=too-few-public-methods  # a record of paths
     """The files of one local cluster."""
 
-    root: Path
-
-    @property
-    def pki(self) -> Path:
-        return self.root / "pki"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def etcd_data(self) -> Path:
-        return self.root / "etcd"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.json"
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.root / "admin.kubeconfig"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / ".lock"
+    def __init__(self, root: Path):
+        self.root = root
+        self.pki = root / "pki"
+        self.logs = root / "logs"
+        self.etcd_data = root / "etcd"
+        self.state = root / "state.json"
+        self.kubeconfig = root / "admin.kubeconfig"  # written by pki.create
+        self.lock = root / ".lock"
 
 
 def default_root() -> Path:
