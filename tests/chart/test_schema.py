@@ -47,13 +47,18 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_bad_input_is_refused_with_a_clear_message(name):
-    sets, kind, message = CASES[name]
+def prod_with(*sets: str) -> list[str]:
+    """`helm template` arguments for the prod profile plus one --set per value."""
     args = template_args("prod")
     for value in sets:
         args += ["--set", value]
-    result = run_helm(*args, check=False)
+    return args
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input_is_refused_with_a_clear_message(name):
+    sets, kind, message = CASES[name]
+    result = run_helm(*prod_with(*sets), check=False)
     assert result.returncode != 0, f"{name} was accepted"
     assert result.stdout == "", "nothing may be rendered for bad input"
     assert kind in result.stderr
@@ -61,8 +66,7 @@ def test_bad_input_is_refused_with_a_clear_message(name):
 
 
 def test_all_errors_are_reported_at_once():
-    args = template_args("prod") + ["--set", "replicaCount=1", "--set", "resources.requests.cpu=9"]
-    stderr = run_helm(*args, check=False).stderr
+    stderr = run_helm(*prod_with("replicaCount=1", "resources.requests.cpu=9"), check=False).stderr
     assert "replicaCount (1)" in stderr and "resources.requests.cpu (9)" in stderr
 
 
@@ -75,7 +79,4 @@ def test_all_errors_are_reported_at_once():
     ["persistence.storageClass=-"],
 ])
 def test_valid_edge_values_are_accepted(values):
-    args = template_args("prod")
-    for value in values:
-        args += ["--set", value]
-    assert run_helm(*args, check=False).returncode == 0
+    assert run_helm(*prod_with(*values), check=False).returncode == 0

@@ -21,13 +21,13 @@ import yaml
 
 from . import build, pki
 from .processes import ClusterError, Component, free_ports, http_ok, is_alive, load, port_in_use, save, start, stop, wait_until
+from .snapshots import DRIVER as CSI_DRIVER
 
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"  # the first address of SERVICE_CIDR: the `kubernetes` Service
 POD_CIDR = "10.244.0.0/16"
 STORAGE_CLASS = "standard"
 SNAPSHOT_CLASS = "standard-snapshot"
-CSI_DRIVER = "simulated.csi.inferno.ops"
 NODES = (("kwok-node-0", "zone-a"), ("kwok-node-1", "zone-b"), ("kwok-node-2", "zone-c"))
 STAGES_DIR = Path(__file__).resolve().parent / "stages"
 START_TIMEOUT = 60.0

@@ -27,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 
 GROUP, VERSION = "snapshot.storage.k8s.io", "v1"
 FAILURE_ANNOTATION = "inferno.ops/simulate-snapshot-error"
+# The simulated CSI driver: the StorageClass, the VolumeSnapshotClass and the stages use this name.
 DRIVER = "simulated.csi.inferno.ops"
 RESYNC_SECONDS = 2.0
 
