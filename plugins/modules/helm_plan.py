@@ -1,0 +1,443 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, inferno.ops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: helm_plan
+short_description: Tell whether a Helm upgrade would change a release, and show what would change
+version_added: 0.1.0
+author:
+  - Inferno Ops maintainers (@inferno-ops)
+description:
+  - Renders a chart the way C(helm upgrade --install --dry-run=server) would, with the same
+    layers of values as M(kubernetes.core.helm), and compares the result with the latest
+    revision of the release.
+  - A release would change when it is not installed, when its latest revision is not
+    C(deployed), when the chart name, version or appVersion differs, when the user-supplied
+    values differ, or when any rendered object differs. The object comparison catches chart
+    template edits made without a version bump, which kubernetes.core.helm's own check misses
+    when the helm-diff plugin is absent.
+  - Reads only; it never changes the cluster, so it runs the same in check mode. C(changed)
+    is true when an upgrade would change the release.
+  - Fails with an explanation when the chart does not render with the values (schema or
+    cross-field errors), when the cluster cannot be read, or when the release is stuck in a
+    pending operation.
+  - Values under the chart's C(secrets) key and the data of Secret objects are masked in
+    every output and diff.
+options:
+  chart_ref:
+    description:
+      - Path to the chart directory or packaged chart.
+    type: path
+    required: true
+  release_name:
+    description:
+      - Name of the release.
+    type: str
+    required: true
+    aliases: [name]
+  release_namespace:
+    description:
+      - Namespace of the release. It does not need to exist yet.
+    type: str
+    required: true
+    aliases: [namespace]
+  values_files:
+    description:
+      - Values files, applied in order after the chart's own values.yaml.
+    type: list
+    elements: path
+    default: []
+  release_values:
+    description:
+      - Values applied after O(values_files), as M(kubernetes.core.helm) does with its
+        O(kubernetes.core.helm#module:release_values).
+    type: dict
+    default: {}
+    aliases: [values]
+  secret_values:
+    description:
+      - Values for the chart's C(secrets) key, merged under C(secrets) after O(release_values).
+      - Kept apart so that Ansible masks them in the task's arguments; empty strings are dropped.
+    type: dict
+    default: {}
+  set_values:
+    description:
+      - C(--set)-style overrides, applied last, in the format of
+        M(kubernetes.core.helm)'s O(kubernetes.core.helm#module:set_values).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      value:
+        description:
+          - The C(key=value) text, as on the helm command line.
+        type: str
+        required: true
+      value_type:
+        description:
+          - C(raw) uses C(--set), the others C(--set-string), C(--set-json) and C(--set-file).
+        type: str
+        choices: [raw, string, json, file]
+        default: raw
+  record_chart_digest:
+    description:
+      - Record a SHA-256 digest of the chart's files in the values as
+        C(global.infernoOps.chartDigest).
+      - The digest shows which chart content a release was built from, and makes a template
+        edit count as a values change, so M(kubernetes.core.helm) upgrades when this module
+        says it must.
+    type: bool
+    default: true
+  return_manifest:
+    description:
+      - Also return the rendered manifest (Secret data masked).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - kubernetes.core.helm_common_options
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; check mode behaves like a normal run.
+  diff_mode:
+    support: full
+    description: One diff for the user-supplied values and one per created, changed or removed object.
+requirements:
+  - helm >= 3.10 (4.x included)
+  - PyYAML
+seealso:
+  - module: kubernetes.core.helm
+  - module: kubernetes.core.helm_template
+notes:
+  - The comparison is between what helm would apply and what helm applied last. Live objects
+    edited outside helm (drift) are not compared; a helm upgrade reconciles them only for the
+    fields the chart sets.
+"""
+
+EXAMPLES = r"""
+- name: Plan the upgrade of the production release
+  inferno.ops.helm_plan:
+    chart_ref: "{{ inferno_chart_dir }}"
+    release_name: inferno
+    release_namespace: inferno-prod
+    values_files:
+      - "{{ inferno_chart_dir }}/values-prod.yaml"
+    release_values:
+      replicaCount: 4
+    secret_values:
+      OAUTH2_CLIENT_SECRET: "{{ vault_oauth2_client_secret }}"
+    kubeconfig: ~/.kube/config
+    context: prod-eu
+  register: plan
+
+- name: Upgrade only when the plan says so
+  kubernetes.core.helm:
+    name: inferno
+    chart_ref: "{{ inferno_chart_dir }}"
+    release_namespace: inferno-prod
+    values_files:
+      - "{{ inferno_chart_dir }}/values-prod.yaml"
+    release_values: "{{ plan.upgrade_values | combine({'secrets': secrets}) }}"
+  when: plan.changed
+  no_log: true
+"""
+
+RETURN = r"""
+installed:
+  description: Whether the release has any revision in the namespace.
+  returned: always
+  type: bool
+  sample: true
+reasons:
+  description: Why an upgrade would change the release; empty when it would not.
+  returned: always
+  type: list
+  elements: str
+  sample: ["the user-supplied values differ", "1 object(s) would be changed: Deployment inferno-prod/inferno"]
+current:
+  description: The latest revision, or null when the release is not installed.
+  returned: always
+  type: dict
+  contains:
+    revision:
+      description: Revision number.
+      type: int
+      sample: 4
+    status:
+      description: Helm status of that revision.
+      type: str
+      sample: deployed
+    chart:
+      description: Chart name and version.
+      type: str
+      sample: inferno-0.8.0
+    app_version:
+      description: The chart's appVersion.
+      type: str
+      sample: 0.8.0
+desired:
+  description: The chart that would be applied.
+  returned: always
+  type: dict
+  contains:
+    chart:
+      description: Chart name and version.
+      type: str
+      sample: inferno-0.8.0
+    app_version:
+      description: The chart's appVersion.
+      type: str
+      sample: 0.8.0
+next_revision:
+  description: The revision the release will be at after the upgrade (the current one when nothing would change).
+  returned: always
+  type: int
+  sample: 5
+objects:
+  description: Objects by what an upgrade would do to them, each as C(Kind namespace/name).
+  returned: always
+  type: dict
+  contains:
+    create:
+      description: Objects that would be created.
+      type: list
+      elements: str
+    update:
+      description: Objects that would be changed.
+      type: list
+      elements: str
+    delete:
+      description: Objects that would be removed.
+      type: list
+      elements: str
+    unchanged:
+      description: Objects that would stay as they are.
+      type: list
+      elements: str
+values:
+  description: The computed values (chart defaults merged with every layer), secrets masked.
+  returned: always
+  type: dict
+upgrade_values:
+  description:
+    - The values to hand to M(kubernetes.core.helm) as O(kubernetes.core.helm#module:release_values),
+      without the secrets; includes the chart digest when O(record_chart_digest=true).
+  returned: always
+  type: dict
+chart_digest:
+  description: SHA-256 of the chart's files.
+  returned: always
+  type: str
+  sample: sha256:5e1f...
+manifest:
+  description: The rendered manifest, Secret data masked.
+  returned: when O(return_manifest=true)
+  type: str
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
+from ansible_collections.kubernetes.core.plugins.module_utils.helm_args_common import HELM_AUTH_ARG_SPEC
+from ansible_collections.inferno.ops.plugins.module_utils import release_plan
+from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
+    mask_values,
+    redact_text,
+    secret_strings,
+)
+
+
+def argument_spec():
+    spec = dict(HELM_AUTH_ARG_SPEC)
+    spec.update(
+        chart_ref=dict(type="path", required=True),
+        release_name=dict(type="str", required=True, aliases=["name"]),
+        release_namespace=dict(type="str", required=True, aliases=["namespace"]),
+        values_files=dict(type="list", elements="path", default=[]),
+        release_values=dict(type="dict", default={}, aliases=["values"]),
+        secret_values=dict(type="dict", default={}, no_log=True),
+        set_values=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(
+                value=dict(type="str", required=True),
+                value_type=dict(type="str", default="raw", choices=["raw", "string", "json", "file"]),
+            ),
+        ),
+        record_chart_digest=dict(type="bool", default=True),
+        return_manifest=dict(type="bool", default=False),
+    )
+    return spec
+
+
+def chart_digest(chart_ref):
+    """SHA-256 over the chart's file names and contents (or of the packaged chart)."""
+    digest = hashlib.sha256()
+    if os.path.isfile(chart_ref):
+        paths = [chart_ref]
+        base = os.path.dirname(chart_ref)
+    else:
+        base = chart_ref
+        paths = []
+        for folder, dirnames, filenames in os.walk(chart_ref):
+            dirnames.sort()
+            paths.extend(os.path.join(folder, name) for name in sorted(filenames))
+    for path in paths:
+        digest.update(os.path.relpath(path, base).encode("utf-8") + b"\0")
+        with open(path, "rb") as handle:
+            digest.update(handle.read())
+        digest.update(b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+class Planner(object):
+    def __init__(self, module):
+        # An AnsibleHelmModule: kubernetes.core's helm runner around our AnsibleModule.
+        self.module = module
+        self.helm = module
+        self.params = module.params
+        self.namespace = self.params["release_namespace"]
+        self.secrets = dict(
+            (key, value) for key, value in (self.params["secret_values"] or {}).items() if value not in (None, "")
+        )
+
+    def fail(self, msg, **kwargs):
+        self.module.fail_json(msg=redact_text(msg, self.secrets.values()), **kwargs)
+
+    def run(self, args):
+        command = [self.helm.get_helm_binary()] + args + ["--namespace", self.namespace]
+        return self.helm.run_helm_command(command, fails_on_error=False)
+
+    def current_release(self):
+        name = self.params["release_name"]
+        rc, out, err = self.run(["history", name, "--max", "1", "--output", "json"])
+        if rc != 0:
+            if "not found" in err:
+                return None
+            self.fail(
+                "Cannot read the history of release '{0}' in namespace '{1}': {2}Check that the cluster "
+                "is reachable with this kubeconfig and context.".format(name, self.namespace, err)
+            )
+        latest = json.loads(out)[-1]
+        if latest["status"] in release_plan.PENDING_STATUSES:
+            self.fail(
+                "Release '{0}' in namespace '{1}' is stuck in '{2}' at revision {3} (since {4}): another helm "
+                "operation is running or was interrupted. If no helm process is running, roll back with "
+                "playbooks/rollback.yml (or 'helm rollback {0} -n {1}') and run again.".format(
+                    name, self.namespace, latest["status"], latest["revision"], latest.get("updated")
+                )
+            )
+        rc, out, err = self.run(["status", name, "--output", "json"])
+        if rc != 0:
+            self.fail("Cannot read release '{0}': {1}".format(name, err))
+        status = json.loads(out)
+        return {
+            "revision": latest["revision"],
+            "status": latest["status"],
+            "chart": latest["chart"],
+            "app_version": latest.get("app_version") or "",
+            "values": status.get("config") or {},
+            "manifest": status.get("manifest") or "",
+        }
+
+    def upgrade_values(self, digest):
+        values = dict(self.params["release_values"] or {})
+        if self.params["record_chart_digest"]:
+            values = release_plan.coalesce_values(values, {"global": {"infernoOps": {"chartDigest": digest}}})
+        return values
+
+    def render(self, values):
+        params = self.params
+        args = ["upgrade", "--install", params["release_name"], params["chart_ref"], "--reset-values"]
+        for path in params["values_files"]:
+            args += ["--values", path]
+        handle, values_path = tempfile.mkstemp(suffix=".yaml")
+        self.module.add_cleanup_file(values_path)
+        with os.fdopen(handle, "w") as stream:
+            json.dump(values, stream)
+        args += ["--values", values_path]
+        for item in params["set_values"]:
+            flag = "--set" if item["value_type"] == "raw" else "--set-" + item["value_type"]
+            args += [flag, item["value"]]
+        args += ["--dry-run=server", "--output", "json"]
+        rc, out, err = self.run(args)
+        if rc != 0:
+            self.fail(
+                "The chart {0} does not render with these values, so nothing was changed. Fix the value helm "
+                "names below (in the environment's values file, the inventory's values or the overrides):\n{1}".format(
+                    params["chart_ref"], err.strip()
+                )
+            )
+        return json.loads(out)
+
+    def plan(self):
+        digest = chart_digest(self.params["chart_ref"])
+        current = self.current_release()
+        upgrade_values = self.upgrade_values(digest)
+        applied = upgrade_values
+        if self.secrets:
+            applied = release_plan.coalesce_values(upgrade_values, {"secrets": self.secrets})
+        rendered = self.render(applied)
+        metadata = rendered["chart"]["metadata"]
+        desired = {
+            "chart": release_plan.chart_label(metadata["name"], metadata["version"]),
+            "app_version": metadata.get("appVersion") or "",
+            "values": rendered.get("config") or {},
+        }
+        deployed_objects = release_plan.split_manifest((current or {}).get("manifest"), self.namespace)
+        desired_objects = release_plan.split_manifest(rendered.get("manifest"), self.namespace)
+        changes = release_plan.compare_objects(deployed_objects, desired_objects)
+        reasons = release_plan.change_reasons(current, desired, changes)
+        changed = bool(reasons)
+        result = dict(
+            changed=changed,
+            installed=current is not None,
+            reasons=reasons,
+            current=None
+            if current is None
+            else dict((key, current[key]) for key in ("revision", "status", "chart", "app_version")),
+            desired=dict((key, desired[key]) for key in ("chart", "app_version")),
+            next_revision=(current["revision"] if current else 0) + (1 if changed else 0),
+            objects=dict(
+                (action, [release_plan.key_label(key) for key in keys]) for action, keys in changes.items()
+            ),
+            values=mask_values(release_plan.coalesce_values(rendered["chart"].get("values") or {}, desired["values"])),
+            upgrade_values=upgrade_values,
+            chart_digest=digest,
+        )
+        if self.params["return_manifest"]:
+            result["manifest"] = release_plan.masked_manifest(desired_objects)
+        if changed and self.module._diff:
+            result["diff"] = release_plan.build_diffs(current, desired, deployed_objects, desired_objects, changes)
+        # Last line of defence: a secret echoed anywhere above (an error text, a value copied
+        # into a ConfigMap by hand) is masked before the result leaves the module.
+        scrub = list(self.secrets.values()) + secret_strings(desired["values"])
+        return json.loads(redact_text(json.dumps(result), [json.dumps(text)[1:-1] for text in scrub]))
+
+
+def main():
+    module = AnsibleHelmModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[("context", "ca_cert")],
+        supports_check_mode=True,
+    )
+    if not release_plan.HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"))
+    result = Planner(module).plan()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
