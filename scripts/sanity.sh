@@ -50,6 +50,11 @@ mkdir -p "$collection_dir"
     cd "$repo_root"
     git ls-files -z --cached --others --exclude-standard \
         | while IFS= read -r -d '' path; do
+            # collections/ is the checkout's link back to itself (for ansible-playbook
+            # from the root); ansible-galaxy build leaves it out, and so does this copy.
+            if [[ "$path" == collections/* ]]; then
+                continue
+            fi
             if [[ -f "$path" || -L "$path" ]]; then
                 printf '%s\0' "$path"
             fi
