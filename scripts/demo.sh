@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the embedded default. Starts the local cluster (building
-# it on first use) and installs Inferno's development profile into it with helm --wait,
-# then shows what runs. The inventories and deploy playbooks will take this over.
+# it on first use) and installs Inferno's development profile into it
+# with the collection's deploy playbook, as a user would, then shows what runs.
 set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root"
@@ -11,9 +11,8 @@ scripts/cluster up >/dev/null
 eval "$(scripts/cluster env)"
 kubectl=$(.venv/bin/python -c 'from tools.local_cluster import build; print(build.ensure_built().kubectl)')
 
-echo "== installing the dev profile (namespace default) =="
-helm upgrade --install inferno ./files/helm/inferno -f files/helm/inferno/values-dev.yaml \
-    --namespace default --wait --timeout 5m
+echo "== ansible-playbook deploy.yml -i inventories/dev (namespace default) =="
+ansible-playbook deploy.yml -i inventories/dev
 "$kubectl" get deployment,pods,services,pvc -l app.kubernetes.io/instance=inferno
 echo
 echo "The cluster keeps running: 'eval \"\$(scripts/cluster env)\"' gives kubectl and helm its KUBECONFIG;"
