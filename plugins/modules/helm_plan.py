@@ -34,20 +34,15 @@ options:
   chart_ref:
     description:
       - Path to the chart directory or packaged chart.
+      - Required unless O(rollback_to) is given.
     type: path
-    required: true
-  release_name:
+  rollback_to:
     description:
-      - Name of the release.
-    type: str
-    required: true
-    aliases: [name]
-  release_namespace:
-    description:
-      - Namespace of the release. It does not need to exist yet.
-    type: str
-    required: true
-    aliases: [namespace]
+      - Plan a rollback instead of an upgrade. The desired state is then revision O(rollback_to)
+        as helm stored it (its chart, user-supplied values and manifest), nothing is rendered,
+        and the values options are ignored.
+      - Fails when that revision is no longer in the release's history.
+    type: int
   values_files:
     description:
       - Values files, applied in order after the chart's own values.yaml.
@@ -101,6 +96,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - inferno.ops.release
   - kubernetes.core.helm_common_options
 attributes:
   check_mode:
@@ -122,6 +118,13 @@ notes:
 """
 
 EXAMPLES = r"""
+- name: Show what rolling back to revision 3 would change
+  inferno.ops.helm_plan:
+    release_name: inferno
+    release_namespace: inferno-prod
+    rollback_to: 3
+  diff: true
+
 - name: Plan the upgrade of the production release
   inferno.ops.helm_plan:
     chart_ref: "{{ inferno_chart_dir }}"
@@ -183,7 +186,7 @@ current:
       type: str
       sample: 0.8.0
 desired:
-  description: The chart that would be applied.
+  description: The chart that would be applied (for a rollback, the target revision's).
   returned: always
   type: dict
   contains:
@@ -261,7 +264,8 @@ from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
 def argument_spec():
     spec = dict(HELM_AUTH_ARG_SPEC)
     spec.update(
-        chart_ref=dict(type="path", required=True),
+        chart_ref=dict(type="path"),
+        rollback_to=dict(type="int"),
         release_name=dict(type="str", required=True, aliases=["name"]),
         release_namespace=dict(type="str", required=True, aliases=["namespace"]),
         values_files=dict(type="list", elements="path", default=[]),
@@ -352,6 +356,32 @@ class Planner(object):
             "manifest": status.get("manifest") or "",
         }
 
+    def stored_revision(self, revision):
+        """What helm stored for a revision: its chart and app version, user values and manifest."""
+        name = self.params["release_name"]
+        rc, out, err = self.run(["history", name, "--max", "256", "--output", "json"])
+        entries = dict((entry["revision"], entry) for entry in json.loads(out)) if rc == 0 else {}
+        if revision not in entries:
+            self.fail(
+                "Revision {0} of release '{1}' is not in its history (kept: {2}); helm keeps only the last "
+                "history_max revisions. Choose one of those.".format(
+                    revision, name, ", ".join(str(key) for key in sorted(entries)) or "none"
+                )
+            )
+        rc, manifest, err = self.run(["get", "manifest", name, "--revision", str(revision)])
+        if rc != 0:
+            self.fail("Cannot read revision {0} of release '{1}': {2}".format(revision, name, err))
+        rc, values, err = self.run(["get", "values", name, "--revision", str(revision), "--output", "json"])
+        if rc != 0:
+            self.fail("Cannot read the values of revision {0} of release '{1}': {2}".format(revision, name, err))
+        entry = entries[revision]
+        return {
+            "chart": entry["chart"],
+            "app_version": entry.get("app_version") or "",
+            "values": json.loads(values) or {},
+            "manifest": manifest,
+        }
+
     def upgrade_values(self, digest):
         values = dict(self.params["release_values"] or {})
         if self.params["record_chart_digest"]:
@@ -382,9 +412,9 @@ class Planner(object):
             )
         return json.loads(out)
 
-    def plan(self):
+    def desired_upgrade(self):
+        """What an upgrade would apply: the chart rendered with every layer of values."""
         digest = chart_digest(self.params["chart_ref"])
-        current = self.current_release()
         upgrade_values = self.upgrade_values(digest)
         applied = upgrade_values
         if self.secrets:
@@ -395,9 +425,25 @@ class Planner(object):
             "chart": release_plan.chart_label(metadata["name"], metadata["version"]),
             "app_version": metadata.get("appVersion") or "",
             "values": rendered.get("config") or {},
+            "manifest": rendered.get("manifest"),
         }
+        computed = release_plan.coalesce_values(rendered["chart"].get("values") or {}, desired["values"])
+        return desired, computed, upgrade_values, digest
+
+    def plan(self):
+        current = self.current_release()
+        if self.params["rollback_to"]:
+            if current is None:
+                self.fail("Release '{0}' is not installed in namespace '{1}': there is nothing to roll back.".format(
+                    self.params["release_name"], self.namespace))
+            desired = self.stored_revision(self.params["rollback_to"])
+            computed, upgrade_values, digest = desired["values"], {}, ""
+        elif self.params["chart_ref"]:
+            desired, computed, upgrade_values, digest = self.desired_upgrade()
+        else:
+            self.fail("Give chart_ref to plan an upgrade, or rollback_to to plan a rollback.")
         deployed_objects = release_plan.split_manifest((current or {}).get("manifest"), self.namespace)
-        desired_objects = release_plan.split_manifest(rendered.get("manifest"), self.namespace)
+        desired_objects = release_plan.split_manifest(desired.get("manifest"), self.namespace)
         changes = release_plan.compare_objects(deployed_objects, desired_objects)
         reasons = release_plan.change_reasons(current, desired, changes)
         changed = bool(reasons)
@@ -413,7 +459,7 @@ class Planner(object):
             objects=dict(
                 (action, [release_plan.key_label(key) for key in keys]) for action, keys in changes.items()
             ),
-            values=mask_values(release_plan.coalesce_values(rendered["chart"].get("values") or {}, desired["values"])),
+            values=mask_values(computed),
             upgrade_values=upgrade_values,
             chart_digest=digest,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.inferno.ops.plugins.filter import helm_values, release_status
+from ansible_collections.inferno.ops.plugins.filter import helm_values, release_history
 
 
 def test_set_values_accepts_strings_and_dicts():
@@ -31,15 +31,7 @@ def test_secrets_without_a_value_are_left_out_and_redacted_from_text():
     assert helm_values.redact_secrets("helm said s3cr3t", secrets) == "helm said ********"
 
 
-def test_status_lines():
-    line = release_status.format_revision({"revision": 3, "status": "failed", "chart": "inferno-0.8.0",
-                                           "updated": "2026-11-24T22:44:51.4Z", "description": "Upgrade failed"})
+def test_history_line():
+    line = release_history.format_revision({"revision": 3, "status": "failed", "chart": "inferno-0.8.0",
+                                            "updated": "2026-11-24T22:44:51.4Z", "description": "Upgrade failed"})
     assert line.split() == ["3", "failed", "inferno-0.8.0", "2026-11-24T22:44:51", "Upgrade", "failed"]
-    claim = {"kind": "PersistentVolumeClaim", "metadata": {"name": "models"},
-             "spec": {"storageClassName": "standard"}, "status": {"phase": "Bound", "capacity": {"storage": "20Gi"}}}
-    assert release_status.describe_resource(claim) == "PersistentVolumeClaim models: Bound 20Gi class standard"
-    service = {"kind": "Service", "metadata": {"name": "inferno-external"},
-               "spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.9", "ports": [{"port": 8000}]},
-               "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.10"}]}}}
-    assert release_status.describe_resource(service) == (
-        "Service inferno-external: LoadBalancer 10.0.0.9 ports 8000, external 198.51.100.10")

@@ -1,0 +1,68 @@
+"""Pure logic of inferno.ops.release_health and cluster_facts: rollout state, endpoints, summary lines."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace as Obj
+
+import pytest
+
+from ansible_collections.inferno.ops.plugins.module_utils import release_health
+from ansible_collections.inferno.ops.plugins.modules import cluster_facts
+
+
+def deployment(wanted=2, generation=3, **status):
+    base = {"observedGeneration": 3, "replicas": wanted, "updatedReplicas": wanted, "readyReplicas": wanted,
+            "availableReplicas": wanted}
+    return {"kind": "Deployment", "metadata": {"name": "inferno", "generation": generation},
+            "spec": {"replicas": wanted}, "status": {**base, **status}}
+
+
+@pytest.mark.parametrize("obj, problem", [
+    (deployment(), None),
+    (deployment(generation=4), "Deployment inferno: the controller has not seen the latest spec yet"),
+    (deployment(updatedReplicas=1), "Deployment inferno: 1/2 replicas up to date"),
+    (deployment(readyReplicas=0), "Deployment inferno: 0/2 replicas ready"),
+    (deployment(availableReplicas=1), "Deployment inferno: 1/2 replicas available"),
+    (deployment(replicas=3), "Deployment inferno: 1 old replica(s) still terminating"),
+])
+def test_deployment_rollout(obj, problem):
+    assert release_health.deployment_problem(obj) == problem
+
+
+def endpoint_slice(service, *ready):
+    return {"metadata": {"ownerReferences": [{"kind": "Service", "name": service}]},
+            "endpoints": [{"conditions": {"ready": flag}} for flag in ready]}
+
+
+def test_services_need_a_ready_endpoint_from_their_own_slices():
+    service = {"kind": "Service", "metadata": {"name": "inferno"}, "spec": {"selector": {"app": "x"}}}
+    assert release_health.service_problem(service, [endpoint_slice("other", True)]).startswith(
+        "Service inferno: no ready endpoint")
+    assert release_health.service_problem(service, [endpoint_slice("inferno", False, True)]) is None
+    assert release_health.service_problem({"metadata": {"name": "manual"}, "spec": {}}, []) is None
+    assert release_health.problems([], [], []) == ["no Deployment carries the release's label"]
+
+
+def test_summary_lines():
+    claim = {"kind": "PersistentVolumeClaim", "metadata": {"name": "models"},
+             "spec": {"storageClassName": "standard"}, "status": {"phase": "Bound", "capacity": {"storage": "20Gi"}}}
+    assert release_health.describe(claim) == "PersistentVolumeClaim models: Bound 20Gi class standard"
+    service = {"kind": "Service", "metadata": {"name": "inferno-external"},
+               "spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.9", "ports": [{"port": 8000}]},
+               "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.10"}]}}}
+    assert release_health.describe(service, [endpoint_slice("inferno-external", True)]) == (
+        "Service inferno-external: LoadBalancer 10.0.0.9 ports 8000, 1 ready endpoint(s), external 198.51.100.10")
+    assert release_health.describe(deployment()) == "Deployment inferno: 2/2 ready, 2 up to date, 2 available"
+
+
+def test_cluster_facts_reads_versions_and_default_classes():
+    core = Obj(versions=["v1"])
+    groups = Obj(groups=[Obj(versions=[Obj(group_version="apps/v1")]),
+                         Obj(versions=[Obj(group_version="snapshot.storage.k8s.io/v1"),
+                                       Obj(group_version="snapshot.storage.k8s.io/v1beta1")])])
+    assert cluster_facts.served_api_versions(core, groups) == [
+        "apps/v1", "snapshot.storage.k8s.io/v1", "snapshot.storage.k8s.io/v1beta1", "v1"]
+    classes = [Obj(metadata=Obj(name="standard", annotations={"storageclass.kubernetes.io/is-default-class": "true"})),
+               Obj(metadata=Obj(name="fast", annotations=None)),
+               Obj(metadata=Obj(name="old", annotations={"storageclass.beta.kubernetes.io/is-default-class": "true"}))]
+    assert cluster_facts.default_classes(classes) == ["old", "standard"]
