@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
+import subprocess
 
 import pytest
+import yaml
 from kubernetes import client
 
-from .playbooks import HELM4, KNOWN_SECRET, ansible_playbook, deployed_manifest, extra_vars, history
+from .playbooks import (HELM4, KNOWN_SECRET, REPO, VENV_BIN, ansible_playbook, deployed_manifest, extra_vars,
+                        history)
 
 HELMS = [pytest.param(None, id="helm3"),
          pytest.param(str(HELM4), id="helm4", marks=pytest.mark.skipif(not HELM4.exists(), reason="make setup installs helm 4"))]
@@ -86,11 +90,23 @@ def test_release_lifecycle(local_cluster, playbook_namespace, helm_binary):
     assert (latest["revision"], latest["status"], latest["description"]) == (5, "deployed", "Rollback to 1")
     assert replicas(deployed_manifest(local_cluster, ns)) == 1
 
+    # Rolling back to what already runs changes nothing; check mode shows a rollback's diff.
+    again = run("playbooks/rollback.yml", "-e", "inferno_lifecycle_rollback_revision=1")
+    assert again.returncode == 0 and again.changed() == 0, again.output
+    assert "already runs what revision 1 ran; nothing to roll back" in " ".join(again.output.split())
+    preview = run("playbooks/rollback.yml", "--check", "--diff", "-e", "inferno_lifecycle_rollback_revision=2")
+    assert preview.returncode == 0, preview.output
+    assert "-  replicas: 1\n+  replicas: 2" in preview.output
+    missing = run("playbooks/rollback.yml", "-e", "inferno_lifecycle_rollback_revision=99")
+    assert missing.returncode != 0
+    assert "Revision 99 is not in the history of inferno (kept revisions: 1, 2, 3, 4, 5;" in " ".join(missing.output.split())
+    assert len(history(local_cluster, ns)) == 5
+
     status = run("playbooks/status.yml")
     assert status.returncode == 0, status.output
     for line in (r"1\s+superseded\s+inferno-0\.8\.0 .* Install complete", r"3\s+failed .* Upgrade \"inferno\" failed",
                  r"5\s+deployed\s+inferno-0\.8\.0 .* Rollback to 1", r"Deployment inferno: 1/1 ready",
-                 r"PersistentVolumeClaim inferno-models-pvc: Bound 20Gi class standard"):
+                 r"PersistentVolumeClaim inferno-models-pvc: Bound 20Gi class standard", r"health: healthy"):
         assert re.search(line, status.output), (line, status.output)
     assert "OAUTH2_CLIENT_SECRET: '********'" in status.output
 
@@ -105,5 +121,60 @@ def test_release_lifecycle(local_cluster, playbook_namespace, helm_binary):
     claims = client.CoreV1Api(local_cluster.api).list_namespaced_persistent_volume_claim(ns).items
     assert sorted(c.metadata.name for c in claims) == ["inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"]
 
-    for run_ in (first, rerun, checked, upgraded, rejected, rolled_back, status, refused, uninstalled):
+    for run_ in (first, rerun, checked, upgraded, rejected, rolled_back, again, preview, status, refused, uninstalled):
         assert KNOWN_SECRET not in run_.output
+
+
+def test_several_clusters_roll_one_at_a_time_and_stop_at_the_first_failure(local_cluster, tmp_path, request):
+    """An inventory with three 'clusters' (here three namespaces of one cluster): the second
+    fails at deploy time, so the first is deployed and the third is never touched."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventories" / "dev", inventory)
+    names = {host: fresh_namespace(request, host) for host in ("first", "second", "third")}
+    hosts = {host: {"inferno_kubeconfig": str(local_cluster.kubeconfig), "inferno_context": "inferno-local",
+                    "inferno_namespace": namespace} for host, namespace in names.items()}
+    # Valid for the chart's schema, refused by the API server: only the upgrade finds out.
+    hosts["second"]["inferno_values"] = {"podAnnotations": {"bad key!": "x"}}
+    (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    try:
+        run = ansible_playbook("deploy.yml", "-i", str(inventory))
+        assert run.returncode != 0
+        recap = run.recap()
+        assert recap["first"]["failed"] == 0 and recap["second"]["failed"] == 1
+        assert "PLAY [Deploy to one cluster at a time" in run.output
+        assert [r["status"] for r in history(local_cluster, names["first"])] == ["deployed"]
+        assert history(local_cluster, names["second"]) == []  # the failed install was removed (atomic)
+        assert "The failed install was removed (atomic)" in run.output
+        assert history(local_cluster, names["third"]) == []
+        core = client.CoreV1Api(local_cluster.api)
+        assert names["third"] not in [item.metadata.name for item in core.list_namespace().items]
+    finally:
+        core = client.CoreV1Api(local_cluster.api)
+        for namespace in names.values():
+            try:
+                core.delete_namespace(namespace)
+            except client.ApiException as error:
+                if error.status != 404:
+                    raise
+
+
+def test_installed_collection_runs_its_playbooks(local_cluster, tmp_path, request):
+    """ansible-galaxy build + install, then `ansible-playbook inferno.ops.deploy` from outside the checkout."""
+    built = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path)],
+                           cwd=REPO, capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stdout + built.stderr
+    tarball = next(tmp_path.glob("inferno-ops-*.tar.gz"))
+    collections = tmp_path / "collections"
+    installed = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--force", "--offline", "--no-deps",
+                                "-p", str(collections), str(tarball)], capture_output=True, text=True, check=False)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    namespace = fresh_namespace(request, "installed")
+    run = ansible_playbook("inferno.ops.deploy", "-i", str(REPO / "inventories" / "dev"), "-e",
+                           f"inferno_namespace={namespace}", kubeconfig=local_cluster.kubeconfig, cwd=tmp_path,
+                           env={"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_CONFIG": ""})
+    assert run.returncode == 0, run.output
+    assert [r["status"] for r in history(local_cluster, namespace)] == ["deployed"]
+    status = ansible_playbook("inferno.ops.status", "-i", str(REPO / "inventories" / "dev"), "-e",
+                              f"inferno_namespace={namespace}", kubeconfig=local_cluster.kubeconfig, cwd=tmp_path,
+                              env={"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_CONFIG": ""})
+    assert status.returncode == 0 and "Install complete" in status.output, status.output
