@@ -3,6 +3,7 @@ run with the real ansible-playbook from the repository root, with helm 3 and hel
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import shutil
@@ -41,7 +42,7 @@ def playbook_namespace(local_cluster, request):
 
 
 @pytest.mark.parametrize("helm_binary", HELMS)
-def test_release_lifecycle(local_cluster, playbook_namespace, helm_binary):
+def test_release_lifecycle(local_cluster, playbook_namespace, helm_binary, tmp_path):
     """Install, no-op rerun, check/diff, upgrade, failed upgrade, rollback to N, status, uninstall."""
     ns = playbook_namespace
     common = ["-i", "inventories/dev", "-e", f"inferno_namespace={ns}"]
@@ -102,6 +103,15 @@ def test_release_lifecycle(local_cluster, playbook_namespace, helm_binary):
     assert "Revision 99 is not in the history of inferno (kept revisions: 1, 2, 3, 4, 5;" in " ".join(missing.output.split())
     assert len(history(local_cluster, ns)) == 5
 
+    rendered = tmp_path / "rendered.yaml"
+    template = run("playbooks/template.yml", *extra_vars(inferno_values={"replicaCount": 3},
+                                                         inferno_template_dest=str(rendered)))
+    assert template.returncode == 0, template.output
+    assert "-  replicas: 1\n+  replicas: 3" in template.output
+    assert "replicas: 3" in rendered.read_text() and oct(rendered.stat().st_mode & 0o777) == "0o600"
+    assert KNOWN_SECRET not in rendered.read_text() and "OAUTH2_CLIENT_SECRET: '********'" in rendered.read_text()
+    assert len(history(local_cluster, ns)) == 5
+
     status = run("playbooks/status.yml")
     assert status.returncode == 0, status.output
     for line in (r"1\s+superseded\s+inferno-0\.8\.0 .* Install complete", r"3\s+failed .* Upgrade \"inferno\" failed",
@@ -109,6 +119,10 @@ def test_release_lifecycle(local_cluster, playbook_namespace, helm_binary):
                  r"PersistentVolumeClaim inferno-models-pvc: Bound 20Gi class standard", r"health: healthy"):
         assert re.search(line, status.output), (line, status.output)
     assert "OAUTH2_CLIENT_SECRET: '********'" in status.output
+
+    would = run("playbooks/uninstall.yml", "--check", "-e", "inferno_lifecycle_uninstall_confirm=inferno")
+    assert would.returncode == 0 and "Would uninstall release inferno (revision 5" in " ".join(would.output.split())
+    assert history(local_cluster, ns)
 
     refused = run("playbooks/uninstall.yml")
     assert refused.returncode != 0
@@ -121,7 +135,8 @@ def test_release_lifecycle(local_cluster, playbook_namespace, helm_binary):
     claims = client.CoreV1Api(local_cluster.api).list_namespaced_persistent_volume_claim(ns).items
     assert sorted(c.metadata.name for c in claims) == ["inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"]
 
-    for run_ in (first, rerun, checked, upgraded, rejected, rolled_back, again, preview, status, refused, uninstalled):
+    for run_ in (first, rerun, checked, upgraded, rejected, rolled_back, again, preview, template, status, would,
+                 refused, uninstalled):
         assert KNOWN_SECRET not in run_.output
 
 
@@ -178,3 +193,32 @@ def test_installed_collection_runs_its_playbooks(local_cluster, tmp_path, reques
                               f"inferno_namespace={namespace}", kubeconfig=local_cluster.kubeconfig, cwd=tmp_path,
                               env={"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_CONFIG": ""})
     assert status.returncode == 0 and "Install complete" in status.output, status.output
+
+
+def test_secrets_from_ansible_vault_reach_the_release_and_no_output(local_cluster, tmp_path, request):
+    """The prod way: an encrypted group_vars file beside the inventory, a vault password file."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventories" / "dev", inventory)
+    password = tmp_path / "vault-password"
+    password.write_text("correct horse battery staple\n")
+    vault_secret = "vault-only-" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:12]
+    plain = inventory / "group_vars" / "all" / "vault.yml"
+    plain.write_text(yaml.safe_dump({"vault_inferno_oauth2_client_secret": vault_secret}))
+    encrypted = subprocess.run([str(VENV_BIN / "ansible-vault"), "encrypt", "--vault-password-file", str(password),
+                                str(plain)], capture_output=True, text=True, check=False)
+    assert encrypted.returncode == 0, encrypted.stderr
+    assert vault_secret not in plain.read_text()
+    namespace = fresh_namespace(request, "vault")
+    try:
+        run = ansible_playbook("deploy.yml", "-i", str(inventory), "--vault-password-file", str(password), "--diff",
+                               "-v", "-e", f"inferno_namespace={namespace}", kubeconfig=local_cluster.kubeconfig)
+        assert run.returncode == 0, run.output
+        assert vault_secret not in run.output and KNOWN_SECRET not in run.output
+        secret = client.CoreV1Api(local_cluster.api).read_namespaced_secret("inferno-secrets", namespace)
+        assert base64.b64decode(secret.data["OAUTH2_CLIENT_SECRET"]).decode() == vault_secret
+    finally:
+        try:
+            client.CoreV1Api(local_cluster.api).delete_namespace(namespace)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
