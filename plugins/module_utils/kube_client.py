@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import copy
 import json
+from contextlib import contextmanager
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
@@ -23,14 +24,18 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import An
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
 try:
+    from kubernetes import client
     from kubernetes.client.rest import ApiException
 except ImportError:  # AnsibleK8SModule reports the missing library
+    client = None
 
     class ApiException(Exception):
         """Stands in when the kubernetes library is missing."""
 
 
-__all__ = ["ApiException", "api_client", "api_error_text", "connection_argument_spec", "k8s_module"]
+# The typed API classes (client.CoreV1Api...) and the error a refused request raises.
+__all__ = ["ApiException", "api_client", "api_error_text", "client", "connection_argument_spec", "k8s_module",
+           "reported_api_errors"]
 
 
 def connection_argument_spec(**options):
@@ -62,3 +67,15 @@ def api_error_text(error):
         except (ValueError, AttributeError):
             return str(body)
     return str(error)
+
+
+@contextmanager
+def reported_api_errors(module, where=""):
+    """Turn a refused request or an unreachable server into fail_json with the server's words."""
+    try:
+        yield
+    except ApiException as error:
+        module.fail_json(msg="The Kubernetes API refused a request{0}: {1}".format(where, api_error_text(error)))
+    # urllib3 and ssl raise many types for an unreachable server; any of them means the same.
+    except Exception as error:  # pylint: disable=broad-except
+        module.fail_json(msg="Cannot reach the Kubernetes API: {0}".format(error))

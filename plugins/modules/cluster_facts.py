@@ -96,15 +96,11 @@ namespace:
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     ApiException,
     api_client,
-    api_error_text,
+    client,
     connection_argument_spec,
     k8s_module,
+    reported_api_errors,
 )
-
-try:
-    from kubernetes import client
-except ImportError:  # reported by k8s_module
-    client = None
 
 DEFAULT_CLASS_ANNOTATIONS = (
     "storageclass.kubernetes.io/is-default-class",
@@ -127,10 +123,20 @@ def default_classes(storage_classes):
     )
 
 
+def read_namespace(core, name):
+    try:
+        namespace = core.read_namespace(name)
+        return dict(name=name, exists=True, labels=namespace.metadata.labels or {})
+    except ApiException as error:
+        if error.status != 404:
+            raise
+        return dict(name=name, exists=False, labels={})
+
+
 def main():
     module = k8s_module(connection_argument_spec(namespace=dict(type="str")))
     api = api_client(module)
-    try:
+    with reported_api_errors(module):
         version = client.VersionApi(api).get_code()
         api_versions = served_api_versions(client.CoreApi(api).get_api_versions(), client.ApisApi(api).get_api_versions())
         classes = client.StorageV1Api(api).list_storage_class().items
@@ -142,18 +148,7 @@ def main():
             default_storage_classes=default_classes(classes),
         )
         if module.params.get("namespace"):
-            try:
-                namespace = client.CoreV1Api(api).read_namespace(module.params["namespace"])
-                result["namespace"] = dict(name=module.params["namespace"], exists=True, labels=namespace.metadata.labels or {})
-            except ApiException as error:
-                if error.status != 404:
-                    raise
-                result["namespace"] = dict(name=module.params["namespace"], exists=False, labels={})
-    except ApiException as error:
-        module.fail_json(msg="The Kubernetes API refused a read: {0}".format(api_error_text(error)))
-    # urllib3 and ssl raise many types for an unreachable server; any of them means the same.
-    except Exception as error:  # pylint: disable=broad-except
-        module.fail_json(msg="Cannot reach the Kubernetes API: {0}".format(error))
+            result["namespace"] = read_namespace(client.CoreV1Api(api), module.params["namespace"])
     module.exit_json(**result)
 
 

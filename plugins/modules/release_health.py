@@ -98,15 +98,11 @@ from ansible_collections.inferno.ops.plugins.module_utils import release_health
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     ApiException,
     api_client,
-    api_error_text,
+    client,
     connection_argument_spec,
     k8s_module,
+    reported_api_errors,
 )
-
-try:
-    from kubernetes import client
-except ImportError:  # reported by k8s_module
-    client = None
 
 POLL_SECONDS = 1.0
 
@@ -163,7 +159,7 @@ def main():
     )
     reader = ReleaseReader(module)
     started = time.monotonic()
-    try:
+    with reported_api_errors(module, " in {0}".format(reader.namespace)):
         while True:
             objects = reader.read(full=False)
             problems = release_health.problems(objects["Deployment"], objects["Service"], objects["EndpointSlice"])
@@ -171,11 +167,6 @@ def main():
                 break
             time.sleep(POLL_SECONDS)
         objects.update(reader.read(full=True))
-    except ApiException as error:
-        module.fail_json(msg="The Kubernetes API refused a read in {0}: {1}".format(reader.namespace, api_error_text(error)))
-    # urllib3 and ssl raise many types for an unreachable server; any of them means the same.
-    except Exception as error:  # pylint: disable=broad-except
-        module.fail_json(msg="Cannot reach the Kubernetes API: {0}".format(error))
     order = ("Deployment", "Pod", "Service", "PersistentVolumeClaim", "HorizontalPodAutoscaler", "PodDisruptionBudget")
     summary = [release_health.describe(obj, objects["EndpointSlice"]) for kind in order for obj in objects[kind]]
     module.exit_json(
