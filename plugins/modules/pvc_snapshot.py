@@ -1,0 +1,428 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, inferno.ops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: pvc_snapshot
+short_description: Snapshot a release's PersistentVolumeClaims with CSI VolumeSnapshots, all at once
+version_added: 0.1.0
+author:
+  - Inferno Ops maintainers (@inferno-ops)
+description:
+  - O(state=present) creates one C(snapshot.storage.k8s.io/v1) VolumeSnapshot per claim, all
+    at once, named C(<claim>-<backup_id>). Re-running with the same O(backup_id) changes nothing.
+  - Snapshots carry labels that tie them to the release, the environment, the chart revision
+    and the backup id; only snapshots with these labels are ever deleted or pruned.
+  - With O(wait), a snapshot is done when it is C(readyToUse) and bound to a
+    VolumeSnapshotContent whose back-reference points at it.
+  - Fails fast, with a hint, on what cannot clear by itself - the snapshot API not served, a
+    claim not Bound, no default class or several for the volume's driver, a class for another
+    driver, a quota - and otherwise reports each snapshot's C(status.error) when it times out.
+  - O(state=absent) deletes snapshots by O(names) or by O(backup_id).
+  - O(state=pruned) applies retention to the release's backup sets (O(keep_last), O(max_age));
+    the newest ready set and sets with a snapshot labelled C(inferno.ops/pin=true) are kept.
+options:
+  state:
+    description:
+      - C(present) takes the snapshots, C(absent) deletes them, C(pruned) applies retention.
+    type: str
+    choices: [present, absent, pruned]
+    default: present
+  backup_id:
+    description:
+      - Identifies one backup set. 1-40 lowercase letters, digits or C(-).
+      - Required with O(state=present); with O(state=absent), deletes that set.
+    type: str
+  pvcs:
+    description:
+      - Names of the claims to snapshot. Default, and with no O(label_selectors), the release's
+        claims (label C(app.kubernetes.io/instance=<release_name>)).
+    type: list
+    elements: str
+    default: []
+  label_selectors:
+    description:
+      - Label selectors (C(key=value)) for the claims to snapshot, instead of O(pvcs).
+    type: list
+    elements: str
+    default: []
+  names:
+    description:
+      - With O(state=absent), the snapshots to delete by name (they must carry our labels).
+    type: list
+    elements: str
+    default: []
+  snapshot_class:
+    description:
+      - VolumeSnapshotClass to use. Default, the one default class of each volume's CSI driver.
+    type: str
+  environment:
+    description:
+      - Environment recorded in the C(inferno.ops/environment) label.
+    type: str
+  chart_revision:
+    description:
+      - Helm revision of the release, recorded in the C(inferno.ops/chart-revision) label.
+    type: int
+  annotations:
+    description:
+      - Annotations for every snapshot.
+    type: dict
+    default: {}
+  keep_last:
+    description:
+      - With O(state=pruned), how many of the newest backup sets to keep.
+    type: int
+  max_age:
+    description:
+      - With O(state=pruned), delete sets older than this (C(30d), C(12h), C(45m), or seconds).
+    type: str
+  wait:
+    description:
+      - Wait until every snapshot is ready (O(state=present)) or gone (O(state=absent), O(state=pruned)).
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait.
+    type: int
+    default: 600
+extends_documentation_fragment:
+  - inferno.ops.release
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description: Lists what would be created or deleted; changes nothing.
+  diff_mode:
+    support: full
+    description: The release's snapshot names before and after.
+requirements:
+  - kubernetes >= 24.2.0
+  - The external-snapshotter CRDs and controller, and a CSI driver with snapshot support.
+"""
+
+EXAMPLES = r"""
+- name: Snapshot the production release's volumes before an upgrade
+  inferno.ops.pvc_snapshot:
+    release_name: inferno
+    release_namespace: inferno-prod
+    backup_id: pre-upgrade-r12
+    environment: prod
+    chart_revision: 12
+  register: backup
+
+- name: Keep the last 7 backups, none older than 30 days (never the newest ready one)
+  inferno.ops.pvc_snapshot:
+    release_name: inferno
+    release_namespace: inferno-prod
+    state: pruned
+    keep_last: 7
+    max_age: 30d
+
+- name: Delete one backup set
+  inferno.ops.pvc_snapshot:
+    release_name: inferno
+    release_namespace: inferno-prod
+    state: absent
+    backup_id: pre-upgrade-r11
+"""
+
+RETURN = r"""
+snapshots:
+  description: One entry per snapshot taken or found (O(state=present)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: VolumeSnapshot name.
+      type: str
+    pvc:
+      description: Source claim.
+      type: str
+    readyToUse:
+      description: Whether it is ready.
+      type: bool
+    restoreSize:
+      description: Smallest size a claim restored from it must request.
+      type: str
+    creationTime:
+      description: When the storage cut the point-in-time copy.
+      type: str
+    content:
+      description: Bound VolumeSnapshotContent.
+      type: str
+    elapsed_seconds:
+      description: Seconds from the start of the task until it was ready.
+      type: float
+    error:
+      description: The snapshot's C(status.error.message), if any.
+      type: str
+deleted:
+  description: Snapshots deleted (or, in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
+kept:
+  description: With O(state=pruned), each kept backup set and why.
+  returned: always
+  type: dict
+"""
+
+import calendar
+import time
+
+from ansible_collections.inferno.ops.plugins.module_utils import snapshots as logic
+from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
+    ApiException,
+    api_client,
+    api_error_text,
+    client,
+    connection_argument_spec,
+    k8s_module,
+    reported_api_errors,
+)
+
+
+class Snapshotter(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.api = api_client(module)
+        self.core = client.CoreV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+        self.namespace = self.params["release_namespace"]
+        self.release = self.params["release_name"]
+        self.started = time.monotonic()
+
+    def fail(self, msg, **kwargs):
+        self.module.fail_json(msg=msg, **kwargs)
+
+    # --- reading -----------------------------------------------------------------
+    def require_snapshot_api(self):
+        groups = client.ApisApi(self.api).get_api_versions().groups or []
+        served = [version.group_version for group in groups for version in group.versions or []]
+        if logic.API_VERSION not in served:
+            self.fail("The cluster does not serve {0}: install the external-snapshotter CRDs and snapshot controller, "
+                      "and a CSI driver with snapshot support.".format(logic.API_VERSION))
+
+    def our_snapshots(self, backup_id=None):
+        selector = "{0}={1},{2}={3}".format(logic.LABEL_INSTANCE, self.release, logic.LABEL_MANAGED_BY, logic.MANAGED_BY)
+        if backup_id:
+            selector += ",{0}={1}".format(logic.LABEL_BACKUP_ID, backup_id)
+        items = self.custom.list_namespaced_custom_object(
+            logic.GROUP, logic.VERSION, self.namespace, "volumesnapshots", label_selector=selector)["items"]
+        return dict((item["metadata"]["name"], item) for item in items)
+
+    def claims(self):
+        if self.params["pvcs"]:
+            found = []
+            for name in self.params["pvcs"]:
+                try:
+                    found.append(self.core.read_namespaced_persistent_volume_claim(name, self.namespace))
+                except ApiException as error:
+                    if error.status == 404:
+                        self.fail("PersistentVolumeClaim {0} does not exist in {1}.".format(name, self.namespace))
+                    raise
+            return found
+        selectors = self.params["label_selectors"] or ["{0}={1}".format(logic.LABEL_INSTANCE, self.release)]
+        found = self.core.list_namespaced_persistent_volume_claim(self.namespace, label_selector=",".join(selectors)).items
+        if not found:
+            self.fail("No PersistentVolumeClaim in {0} matches {1}.".format(self.namespace, ",".join(selectors)))
+        return sorted(found, key=lambda claim: claim.metadata.name)
+
+    def volume_driver(self, claim):
+        if claim.status.phase != "Bound" or not claim.spec.volume_name:
+            self.fail("PersistentVolumeClaim {0} is {1}, not Bound: a snapshot needs a bound volume. Check that its pod "
+                      "was scheduled (WaitForFirstConsumer classes bind only then).".format(
+                          claim.metadata.name, claim.status.phase))
+        volume = self.core.read_persistent_volume(claim.spec.volume_name)
+        if volume.spec.csi is not None:
+            return volume.spec.csi.driver
+        if claim.spec.storage_class_name:
+            return client.StorageV1Api(self.api).read_storage_class(claim.spec.storage_class_name).provisioner
+        return None
+
+    def content(self, name):
+        try:
+            return self.custom.get_cluster_custom_object(logic.GROUP, logic.VERSION, "volumesnapshotcontents", name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    # --- present -----------------------------------------------------------------
+    def present(self):
+        backup_id = self.params["backup_id"]
+        problem = logic.validate_backup_id(backup_id)
+        if problem:
+            self.fail(problem)
+        self.require_snapshot_api()
+        claims = self.claims()
+        classes = self.custom.list_cluster_custom_object(logic.GROUP, logic.VERSION, "volumesnapshotclasses")["items"]
+        existing = self.our_snapshots(backup_id)
+        wanted = []
+        for claim in claims:
+            class_name, why = logic.class_for_driver(classes, self.volume_driver(claim), self.params["snapshot_class"])
+            if why:
+                self.fail("Cannot snapshot {0}: {1}".format(claim.metadata.name, why))
+            name = logic.snapshot_name(claim.metadata.name, backup_id)
+            labels = logic.snapshot_labels(self.release, claim.metadata.name, backup_id, self.params["environment"],
+                                           self.params["chart_revision"])
+            body = logic.snapshot_body(name, self.namespace, claim.metadata.name, labels, self.params["annotations"],
+                                       self.params["snapshot_class"] and class_name)
+            wanted.append((name, claim.metadata.name, body))
+        to_create = [item for item in wanted if item[0] not in existing]
+        result = dict(changed=bool(to_create), deleted=[], kept={})
+        if self.module._diff:
+            result["diff"] = dict(before="\n".join(sorted(existing)) + "\n",
+                                  after="\n".join(sorted(name for name, _pvc, _body in wanted)) + "\n")
+        if self.module.check_mode:
+            result["snapshots"] = [dict(name=name, pvc=pvc, readyToUse=name in existing and bool(
+                (existing[name].get("status") or {}).get("readyToUse"))) for name, pvc, _body in wanted]
+            return result
+        for name, _pvc, body in to_create:  # all at once: no waiting between claims
+            try:
+                self.custom.create_namespaced_custom_object(logic.GROUP, logic.VERSION, self.namespace, "volumesnapshots", body)
+            except ApiException as error:
+                if error.status == 409:
+                    continue  # created meanwhile by an earlier, interrupted run of the same backup id
+                hint = logic.classify_error(api_error_text(error))
+                self.fail("Creating VolumeSnapshot {0} was refused: {1}{2}".format(
+                    name, api_error_text(error), " " + hint if hint else ""))
+        result["snapshots"] = self.wait_ready([(name, pvc) for name, pvc, _body in wanted])
+        return result
+
+    def wait_ready(self, wanted):
+        done = {}
+        deadline = self.started + self.params["wait_timeout"]
+        while True:
+            current = self.our_snapshots(self.params["backup_id"])
+            for name, pvc in wanted:
+                if name in done:
+                    continue
+                snapshot = current.get(name)
+                status = (snapshot or {}).get("status") or {}
+                message = (status.get("error") or {}).get("message")
+                hint = logic.classify_error(message)
+                if hint:
+                    self.fail("VolumeSnapshot {0} (claim {1}) failed: {2}. {3} Nothing was deleted.".format(
+                        name, pvc, message, hint), snapshots=self.describe(wanted, current, done))
+                content = self.content(status["boundVolumeSnapshotContentName"]) if status.get(
+                    "boundVolumeSnapshotContentName") else None
+                if snapshot and logic.is_ready(snapshot, content):
+                    done[name] = round(time.monotonic() - self.started, 1)
+            if len(done) == len(wanted) or not self.params["wait"]:
+                return self.describe(wanted, current, done)
+            if time.monotonic() >= deadline:
+                described = self.describe(wanted, current, done)
+                waiting = ["{0}: {1}".format(item["name"], item.get("error") or "no error reported, not ready yet")
+                           for item in described if item["name"] not in done]
+                self.fail("Timed out after {0}s waiting for {1} snapshot(s): {2}".format(
+                    self.params["wait_timeout"], len(waiting), "; ".join(waiting)), snapshots=described)
+            time.sleep(1 if time.monotonic() - self.started < 10 else 3)
+
+    def describe(self, wanted, current, done):
+        described = []
+        for name, pvc in wanted:
+            status = (current.get(name) or {}).get("status") or {}
+            described.append(dict(
+                name=name, pvc=pvc, readyToUse=bool(status.get("readyToUse")), restoreSize=status.get("restoreSize"),
+                creationTime=status.get("creationTime"), content=status.get("boundVolumeSnapshotContentName"),
+                elapsed_seconds=done.get(name), error=(status.get("error") or {}).get("message")))
+        return described
+
+    # --- absent and pruned --------------------------------------------------------------
+    def delete(self, names, kept=None):
+        result = dict(changed=bool(names), deleted=sorted(names), snapshots=[], kept=kept or {})
+        if self.module._diff:
+            everything = sorted(self.our_snapshots())
+            result["diff"] = dict(before="\n".join(everything) + "\n",
+                                  after="\n".join(name for name in everything if name not in names) + "\n")
+        if self.module.check_mode:
+            return result
+        for name in names:
+            try:
+                self.custom.delete_namespaced_custom_object(logic.GROUP, logic.VERSION, self.namespace, "volumesnapshots", name)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+        deadline = self.started + self.params["wait_timeout"]
+        while self.params["wait"] and set(names) & set(self.our_snapshots()):
+            if time.monotonic() >= deadline:
+                self.fail("Timed out waiting for snapshots to go: {0}".format(
+                    ", ".join(sorted(set(names) & set(self.our_snapshots())))))
+            time.sleep(1)
+        return result
+
+    def absent(self):
+        ours = self.our_snapshots()
+        if self.params["names"]:
+            foreign = [name for name in self.params["names"] if name not in ours]
+            if foreign:
+                self.fail("Not deleting {0}: not snapshots of release {1} made by inferno.ops (ours: {2}).".format(
+                    ", ".join(foreign), self.release, ", ".join(sorted(ours)) or "none"))
+            return self.delete(list(self.params["names"]))
+        if not self.params["backup_id"]:
+            self.fail("state=absent needs names or backup_id: nothing is deleted unless named.")
+        return self.delete(sorted(self.our_snapshots(self.params["backup_id"])))
+
+    def pruned(self):
+        if self.params["keep_last"] is None and not self.params["max_age"]:
+            self.fail("state=pruned needs keep_last or max_age.")
+        try:
+            max_age = logic.parse_duration(self.params["max_age"])
+        except ValueError as error:
+            self.fail(str(error))
+        items = list(self.our_snapshots().values())
+        for item in items:
+            item["metadata"]["creationTimestampEpoch"] = epoch(item["metadata"].get("creationTimestamp"))
+        sets = logic.group_backup_sets(items)
+        delete_ids, kept = logic.choose_prunable(sets, self.params["keep_last"], max_age, time.time())
+        names = [name for backup_id in delete_ids for name in sets[backup_id]["names"]]
+        return self.delete(names, kept)
+
+
+def epoch(timestamp):
+    if not timestamp:
+        return None
+    return calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def main():
+    module = k8s_module(
+        connection_argument_spec(
+            release_name=dict(type="str", required=True, aliases=["name"]),
+            release_namespace=dict(type="str", required=True, aliases=["namespace"]),
+            state=dict(type="str", default="present", choices=["present", "absent", "pruned"]),
+            backup_id=dict(type="str"),
+            pvcs=dict(type="list", elements="str", default=[]),
+            label_selectors=dict(type="list", elements="str", default=[]),
+            names=dict(type="list", elements="str", default=[]),
+            snapshot_class=dict(type="str"),
+            environment=dict(type="str"),
+            chart_revision=dict(type="int"),
+            annotations=dict(type="dict", default={}),
+            keep_last=dict(type="int"),
+            max_age=dict(type="str"),
+            wait=dict(type="bool", default=True),
+            wait_timeout=dict(type="int", default=600),
+        ),
+        required_if=[("state", "present", ["backup_id"])],
+        mutually_exclusive=[("pvcs", "label_selectors")],
+    )
+    snapshotter = Snapshotter(module)
+    with reported_api_errors(module, " in {0}".format(snapshotter.namespace)):
+        result = getattr(snapshotter, module.params["state"])()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

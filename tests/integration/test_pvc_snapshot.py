@@ -1,0 +1,123 @@
+"""inferno.ops.pvc_snapshot against the local cluster's simulated CSI snapshots, run through
+the real ansible-playbook: all claims at once, re-runs, fail-fast errors, deletion, retention."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from kubernetes import client
+
+from .playbooks import ansible_playbook, helm, history
+
+GROUP, VERSION = "snapshot.storage.k8s.io", "v1"
+QUOTA_ERROR = "rpc error: code = ResourceExhausted desc = snapshot count reaches the configured maximum (100)"
+
+
+@pytest.fixture
+def release(local_cluster, namespace):
+    installed = helm(local_cluster, namespace, "install", "inferno", "files/helm/inferno",
+                     "-f", "files/helm/inferno/values-dev.yaml", "--wait", "--timeout", "3m")
+    assert installed.returncode == 0, installed.stderr
+    return namespace
+
+
+def snapshot_task(local_cluster, namespace, tmp_path, check=False, **options):
+    """Run one pvc_snapshot task in a playbook; return the registered result."""
+    result_file = tmp_path / f"result-{time.monotonic_ns()}.json"
+    task = {"name": "Run pvc_snapshot", "register": "result", "ignore_errors": True,
+            "inferno.ops.pvc_snapshot": {"kubeconfig": str(local_cluster.kubeconfig), "release_name": "inferno",
+                                         "release_namespace": namespace, "wait_timeout": 120, **options}}
+    save = {"name": "Save the result", "check_mode": False,
+            "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)}}
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [task, save],
+             "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"}}]
+    playbook = tmp_path / "snapshot.yml"
+    playbook.write_text(json.dumps(play))
+    run = ansible_playbook(str(playbook), *(["--check", "--diff"] if check else []), "-i", "localhost,", "-c", "local")
+    assert run.returncode == 0, run.output
+    return json.loads(result_file.read_text())
+
+
+def snapshots(cluster, namespace) -> dict[str, dict]:
+    items = client.CustomObjectsApi(cluster.api).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "volumesnapshots")["items"]
+    return {item["metadata"]["name"]: item for item in items}
+
+
+def test_backup_takes_every_claim_at_once_and_a_rerun_changes_nothing(local_cluster, release, tmp_path):
+    result = snapshot_task(local_cluster, release, tmp_path, backup_id="b1", environment="dev", chart_revision=1)
+    assert not result.get("failed"), result
+    assert result["changed"] is True
+    taken = {item["pvc"]: item for item in result["snapshots"]}
+    assert sorted(taken) == ["inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"]
+    live = snapshots(local_cluster, release)
+    for pvc, item in taken.items():
+        assert item["name"] == f"{pvc}-b1" and item["readyToUse"] and item["elapsed_seconds"] is not None
+        snapshot = live[item["name"]]
+        assert snapshot["spec"]["source"]["persistentVolumeClaimName"] == pvc
+        assert snapshot["metadata"]["labels"] == {
+            "app.kubernetes.io/instance": "inferno", "app.kubernetes.io/managed-by": "inferno.ops",
+            "inferno.ops/backup-id": "b1", "inferno.ops/pvc": pvc, "inferno.ops/environment": "dev",
+            "inferno.ops/chart-revision": "1"}
+        content = client.CustomObjectsApi(local_cluster.api).get_cluster_custom_object(
+            GROUP, VERSION, "volumesnapshotcontents", item["content"])
+        assert content["spec"]["volumeSnapshotRef"]["uid"] == snapshot["metadata"]["uid"]
+    assert taken["inferno-models-pvc"]["restoreSize"] == "20Gi"
+
+    again = snapshot_task(local_cluster, release, tmp_path, backup_id="b1", environment="dev", chart_revision=1)
+    assert again["changed"] is False and len(again["snapshots"]) == 3
+    assert set(snapshots(local_cluster, release)) == set(live)
+
+
+def test_an_injected_snapshot_failure_fails_fast_and_deletes_nothing(local_cluster, release, tmp_path):
+    snapshot_task(local_cluster, release, tmp_path, backup_id="good")
+    before = set(snapshots(local_cluster, release))
+    revisions = history(local_cluster, release)
+    started = time.monotonic()
+    result = snapshot_task(local_cluster, release, tmp_path, backup_id="quota",
+                           annotations={"inferno.ops/simulate-snapshot-error": QUOTA_ERROR})
+    assert time.monotonic() - started < 60  # wait_timeout is 120 s: it did not sit it out
+    assert result["failed"] is True
+    assert QUOTA_ERROR in result["msg"]
+    assert "prune old backups" in result["msg"] and "Nothing was deleted" in result["msg"]
+    assert before <= set(snapshots(local_cluster, release))
+    assert history(local_cluster, release) == revisions
+
+
+def test_absent_and_retention_delete_only_what_they_should(local_cluster, release, tmp_path):
+    for backup_id in ("r1", "r2", "r3", "r4"):
+        snapshot_task(local_cluster, release, tmp_path, backup_id=backup_id)
+        time.sleep(1.1)  # creation timestamps have a resolution of one second
+    # The newest set never becomes ready.
+    broken = snapshot_task(local_cluster, release, tmp_path, backup_id="r5", wait=False,
+                           annotations={"inferno.ops/simulate-snapshot-error": "transient backend error"})
+    assert broken["changed"] is True
+    # A snapshot that is not ours, and a pinned set.
+    custom = client.CustomObjectsApi(local_cluster.api)
+    custom.create_namespaced_custom_object(GROUP, VERSION, release, "volumesnapshots", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "VolumeSnapshot",
+        "metadata": {"name": "hand-made", "labels": {"app.kubernetes.io/instance": "inferno"}},
+        "spec": {"source": {"persistentVolumeClaimName": "inferno-models-pvc"}}})
+    custom.patch_namespaced_custom_object(GROUP, VERSION, release, "volumesnapshots", "inferno-cache-pvc-r2",
+                                          {"metadata": {"labels": {"inferno.ops/pin": "true"}}})
+
+    preview = snapshot_task(local_cluster, release, tmp_path, check=True, state="pruned", keep_last=1)
+    expected = sorted(f"{pvc}-{backup_id}" for backup_id in ("r1", "r3")
+                      for pvc in ("inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"))
+    assert preview["deleted"] == expected
+    assert preview["kept"]["r4"] == "the newest ready backup is never pruned"
+    assert preview["kept"]["r2"].startswith("pinned")
+    assert set(expected) <= set(snapshots(local_cluster, release))  # check mode deleted nothing
+
+    pruned = snapshot_task(local_cluster, release, tmp_path, state="pruned", keep_last=1)
+    assert pruned["deleted"] == expected and pruned["changed"] is True
+    left = set(snapshots(local_cluster, release))
+    assert not set(expected) & left and "hand-made" in left and "inferno-models-pvc-r4" in left
+
+    refused = snapshot_task(local_cluster, release, tmp_path, state="absent", names=["hand-made"])
+    assert refused["failed"] is True and "not snapshots of release inferno made by inferno.ops" in refused["msg"]
+    removed = snapshot_task(local_cluster, release, tmp_path, state="absent", backup_id="r5")
+    assert len(removed["deleted"]) == 3
+    assert not any(name.endswith("-r5") for name in snapshots(local_cluster, release))
