@@ -26,8 +26,10 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions imp
 try:
     from kubernetes import client
     from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError as TransportError
 except ImportError:  # AnsibleK8SModule reports the missing library
     client = None
+    TransportError = OSError
 
     class ApiException(Exception):
         """Stands in when the kubernetes library is missing."""
@@ -76,6 +78,5 @@ def reported_api_errors(module, where=""):
         yield
     except ApiException as error:
         module.fail_json(msg="The Kubernetes API refused a request{0}: {1}".format(where, api_error_text(error)))
-    # urllib3 and ssl raise many types for an unreachable server; any of them means the same.
-    except Exception as error:  # pylint: disable=broad-except
+    except (TransportError, OSError) as error:  # refused, timed out, TLS failure, name not found...
         module.fail_json(msg="Cannot reach the Kubernetes API: {0}".format(error))

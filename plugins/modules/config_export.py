@@ -1,0 +1,271 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, inferno.ops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: config_export
+short_description: Export a release's ConfigMaps, Secrets and Helm state as clean YAML, secrets redacted
+version_added: 0.1.0
+author:
+  - Inferno Ops maintainers (@inferno-ops)
+description:
+  - Writes to O(dest), one file per object, the release's ConfigMaps and Secrets (selected by
+    C(app.kubernetes.io/instance=<release_name>)), cleaned as kubectl-neat does (no status, uid,
+    resourceVersion, managedFields...; Helm's ownership labels and annotations are kept so the
+    objects can be re-applied under Helm).
+  - Also writes the Helm release's user-supplied values, computed values and manifest for the
+    current revision and the one before, and the history.
+  - Secrets are redacted by default. Keys are kept and each value is replaced by a SHA-256
+    digest, in Secret objects, in the values under the chart's C(secrets) key and in the
+    manifests. O(include_secrets=true) writes the real values, in files of mode 0600.
+  - C(index.yaml) records the cluster, context, namespace, release, revision, time and a SHA-256
+    of every file. Files whose content is unchanged are not rewritten, and when nothing changed
+    the index (and its time) stays as it was, so a re-run reports C(changed=false).
+  - No secret value is ever returned in the task result.
+options:
+  dest:
+    description:
+      - Folder to write to; created when missing.
+    type: path
+    required: true
+  include_secrets:
+    description:
+      - Write the real secret values (files of mode 0600) instead of digests.
+    type: bool
+    default: false
+  label_selectors:
+    description:
+      - Label selectors for the ConfigMaps and Secrets. Default, the release's.
+    type: list
+    elements: str
+    default: []
+  binary_path:
+    description:
+      - The helm binary. Default, C(helm) on PATH.
+    type: path
+extends_documentation_fragment:
+  - inferno.ops.release
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be written; writes nothing.
+  diff_mode:
+    support: full
+    description: The exported file names and digests before and after.
+requirements:
+  - kubernetes >= 24.2.0
+  - helm >= 3.10 (4.x included)
+notes:
+  - The Helm part reads the kubeconfig through helm, so O(kubeconfig) must be a path there.
+"""
+
+EXAMPLES = r"""
+- name: Export the production release's configuration before an upgrade
+  inferno.ops.config_export:
+    release_name: inferno
+    release_namespace: inferno-prod
+    dest: /var/backups/inferno/pre-upgrade-r12/config
+  register: export
+"""
+
+RETURN = r"""
+dest:
+  description: Where the export is.
+  returned: always
+  type: str
+revision:
+  description: The release's current revision.
+  returned: always
+  type: int
+files:
+  description: Every exported file, relative to O(dest), with its SHA-256.
+  returned: always
+  type: dict
+written:
+  description: Files written (or, in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
+counts:
+  description: ConfigMaps, Secrets and Helm revisions exported.
+  returned: always
+  type: dict
+api_list_calls:
+  description: Kubernetes list requests made (one page each).
+  returned: always
+  type: int
+elapsed_seconds:
+  description: How long reading and writing took.
+  returned: always
+  type: float
+"""
+
+import datetime
+import json
+import os
+import tempfile
+import time
+
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible_collections.inferno.ops.plugins.module_utils import export
+from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
+    api_client,
+    client,
+    connection_argument_spec,
+    k8s_module,
+    reported_api_errors,
+)
+
+PAGE = 500
+INDEX = "index.yaml"
+
+
+class Exporter(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.api = api_client(module)
+        self.namespace = self.params["release_namespace"]
+        self.release = self.params["release_name"]
+        self.list_calls = 0
+        self.files = {}
+        self.modes = {}
+        self.started = time.monotonic()
+
+    # --- reading -----------------------------------------------------------------
+    def listed(self, lister, kind):
+        selector = ",".join(self.params["label_selectors"] or ["app.kubernetes.io/instance={0}".format(self.release)])
+        items, token = [], None
+        while True:
+            page = lister(self.namespace, label_selector=selector, limit=PAGE, _continue=token)
+            self.list_calls += 1
+            items.extend(page.items)
+            token = page.metadata._continue
+            if not token:
+                break
+        objects = []
+        for item in items:
+            obj = self.api.sanitize_for_serialization(item)
+            obj["apiVersion"], obj["kind"] = "v1", kind
+            objects.append(export.clean_object(obj))
+        return sorted(objects, key=lambda obj: obj["metadata"]["name"])
+
+    def helm(self, *args):
+        ansible_module = self.module._module  # AnsibleK8SModule wraps it
+        binary = self.params["binary_path"] or ansible_module.get_bin_path("helm", required=True)
+        environ = {"HELM_NAMESPACE": self.namespace}
+        if isinstance(self.params.get("kubeconfig"), str):
+            environ["KUBECONFIG"] = self.params["kubeconfig"]
+        if self.params.get("context"):
+            environ["HELM_KUBECONTEXT"] = self.params["context"]
+        rc, out, err = ansible_module.run_command([binary] + list(args), environ_update=environ)
+        if rc != 0:
+            self.module.fail_json(msg="helm {0} failed for release {1} in {2}: {3}".format(
+                args[0] if args[0] != "get" else "get " + args[1], self.release, self.namespace, err.strip()))
+        return out
+
+    # --- building the files ---------------------------------------------------------
+    def add(self, path, text, secret=False):
+        self.files[path] = text
+        self.modes[path] = 0o600 if secret or self.params["include_secrets"] else 0o644
+
+    def build(self):
+        secrets_kept = self.params["include_secrets"]
+        for obj in self.listed(client.CoreV1Api(self.api).list_namespaced_config_map, "ConfigMap"):
+            self.add("configmaps/{0}.yaml".format(obj["metadata"]["name"]), export.to_yaml(obj))
+        secrets = self.listed(client.CoreV1Api(self.api).list_namespaced_secret, "Secret")
+        for obj in secrets:
+            self.add("secrets/{0}.yaml".format(obj["metadata"]["name"]),
+                     export.to_yaml(obj if secrets_kept else export.redact_secret(obj)), secret=True)
+        history = json.loads(self.helm("history", self.release, "--max", "256", "--output", "json"))
+        self.add("helm/history.yaml", export.to_yaml(history))
+        deployed = [entry["revision"] for entry in history if entry["status"] == "deployed"]
+        current = deployed[-1] if deployed else history[-1]["revision"]
+        revisions = [revision for revision in (current - 1, current) if revision in [e["revision"] for e in history]]
+        for revision in revisions:
+            base = "helm/revision-{0}/".format(revision)
+            for name, extra in (("values.yaml", []), ("values-computed.yaml", ["--all"])):
+                values = json.loads(self.helm("get", "values", self.release, "--revision", str(revision),
+                                              "--output", "json", *extra)) or {}
+                self.add(base + name, export.to_yaml(values if secrets_kept else export.redact_values(values)))
+            manifest = self.helm("get", "manifest", self.release, "--revision", str(revision))
+            self.add(base + "manifest.yaml", manifest if secrets_kept else export.redact_manifest(manifest))
+        counts = dict(configmaps=sum(1 for path in self.files if path.startswith("configmaps/")),
+                      secrets=len(secrets), revisions=len(revisions))
+        return current, counts
+
+    # --- writing -------------------------------------------------------------------
+    def read(self, path):
+        try:
+            with open(os.path.join(self.params["dest"], path), "rb") as handle:
+                return handle.read().decode("utf-8")
+        except (IOError, OSError):
+            return None
+
+    def write(self, path, text, mode):
+        target = os.path.join(self.params["dest"], path)
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, 0o700)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(to_bytes(text))
+        os.chmod(temporary, mode)
+        os.rename(temporary, target)
+
+    def run(self):
+        with reported_api_errors(self.module, " in {0}".format(self.namespace)):
+            revision, counts = self.build()
+            host = self.api.configuration.host
+        digests = dict((path, export.sha256_text(text)) for path, text in self.files.items())
+        previous = export.yaml.safe_load(self.read(INDEX) or "{}") or {}
+        old_files = previous.get("files") or {}
+        written = sorted(path for path, text in self.files.items() if self.read(path) != text)
+        stale = sorted(path for path in old_files if path not in self.files)
+        identity = dict(cluster=host, context=self.params.get("context") or "", namespace=self.namespace,
+                        release=self.release, revision=revision)
+        changed = bool(written or stale) or any(previous.get(key) != value for key, value in identity.items())
+        result = dict(changed=changed, dest=self.params["dest"], revision=revision, files=digests, written=written,
+                      removed=stale, counts=counts, api_list_calls=self.list_calls)
+        result["elapsed_seconds"] = round(time.monotonic() - self.started, 2)
+        if self.module._diff:
+            result["diff"] = dict(
+                before="".join("{0} {1}\n".format(path, old_files[path]) for path in sorted(old_files)),
+                after="".join("{0} {1}\n".format(path, digests[path]) for path in sorted(digests)))
+        if self.module.check_mode or not changed:
+            return result
+        for path in written:
+            self.write(path, self.files[path], self.modes[path])
+        for path in stale:
+            target = os.path.join(self.params["dest"], path)
+            if os.path.isfile(target):
+                os.remove(target)
+        exported_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.write(INDEX, export.to_yaml(export.index_document(identity, digests, exported_at)), 0o644)
+        result["elapsed_seconds"] = round(time.monotonic() - self.started, 2)
+        return result
+
+
+def main():
+    module = k8s_module(
+        connection_argument_spec(
+            release_name=dict(type="str", required=True, aliases=["name"]),
+            release_namespace=dict(type="str", required=True, aliases=["namespace"]),
+            dest=dict(type="path", required=True),
+            include_secrets=dict(type="bool", default=False),
+            label_selectors=dict(type="list", elements="str", default=[]),
+            binary_path=dict(type="path"),
+        )
+    )
+    module.exit_json(**Exporter(module).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""inferno.ops.config_export on the local cluster through the real ansible-playbook: clean files,
+an index with digests, re-runs that change nothing, check mode, and secrets kept out."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+
+import pytest
+import yaml
+
+from .playbooks import KNOWN_SECRET, ansible_playbook, helm
+
+
+@pytest.fixture
+def release(local_cluster, namespace):
+    installed = helm(local_cluster, namespace, "install", "inferno", "files/helm/inferno",
+                     "-f", "files/helm/inferno/values-dev.yaml", "--set", f"secrets.OAUTH2_CLIENT_SECRET={KNOWN_SECRET}")
+    assert installed.returncode == 0, installed.stderr
+    upgraded = helm(local_cluster, namespace, "upgrade", "inferno", "files/helm/inferno", "-f",
+                    "files/helm/inferno/values-dev.yaml", "--set", f"secrets.OAUTH2_CLIENT_SECRET={KNOWN_SECRET}",
+                    "--set", "replicaCount=2")
+    assert upgraded.returncode == 0, upgraded.stderr
+    return namespace
+
+
+def export(local_cluster, namespace, tmp_path, dest, check=False, **options):
+    result_file = tmp_path / f"result-{time.monotonic_ns()}.json"
+    task = {"name": "Export", "register": "result", "inferno.ops.config_export": {
+        "kubeconfig": str(local_cluster.kubeconfig), "release_name": "inferno", "release_namespace": namespace,
+        "dest": str(dest), **options}}
+    save = {"name": "Save the result", "check_mode": False,
+            "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)}}
+    playbook = tmp_path / "export.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [task, save],
+                                     "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"}}]))
+    run = ansible_playbook(str(playbook), *(["--check", "--diff"] if check else []), "-v", "-i", "localhost,",
+                           "-c", "local")
+    assert run.returncode == 0, run.output
+    return run, json.loads(result_file.read_text())
+
+
+def test_export_is_clean_indexed_repeatable_and_redacted(local_cluster, release, tmp_path):
+    dest = tmp_path / "export"
+    run, result = export(local_cluster, release, tmp_path, dest)
+    assert result["changed"] is True and result["revision"] == 2
+    assert result["counts"] == {"configmaps": 1, "secrets": 1, "revisions": 2}
+    assert result["api_list_calls"] == 2
+    files = sorted(str(path.relative_to(dest)) for path in dest.rglob("*") if path.is_file())
+    per_revision = [f"helm/revision-{n}/{name}" for n in (1, 2)
+                    for name in ("values.yaml", "values-computed.yaml", "manifest.yaml")]
+    assert files == sorted(["index.yaml", "configmaps/inferno-config.yaml", "secrets/inferno-secrets.yaml",
+                            "helm/history.yaml"] + per_revision)
+    index = yaml.safe_load((dest / "index.yaml").read_text())
+    assert (index["namespace"], index["release"], index["revision"]) == (release, "inferno", 2)
+    for path, digest in index["files"].items():
+        assert hashlib.sha256((dest / path).read_bytes()).hexdigest() == digest
+    config_map = yaml.safe_load((dest / "configmaps/inferno-config.yaml").read_text())
+    assert not {"uid", "resourceVersion", "managedFields", "creationTimestamp"} & set(config_map["metadata"])
+    assert config_map["metadata"]["annotations"]["meta.helm.sh/release-name"] == "inferno"  # still Helm's
+    live = local_cluster.kubectl_json("-n", release, "get", "configmap", "inferno-config")
+    assert config_map["data"] == live["data"]
+    secret = yaml.safe_load((dest / "secrets/inferno-secrets.yaml").read_text())
+    assert secret["data"]["OAUTH2_CLIENT_SECRET"].startswith("sha256:")
+    assert oct((dest / "secrets/inferno-secrets.yaml").stat().st_mode & 0o777) == "0o600"
+    assert yaml.safe_load((dest / "helm/revision-2/values.yaml").read_text())["replicaCount"] == 2
+    # The known secret is nowhere: not in a file (plain or base64), not in the task output.
+    encoded = base64.b64encode(KNOWN_SECRET.encode()).decode()
+    for path in dest.rglob("*"):
+        if path.is_file():
+            assert KNOWN_SECRET not in path.read_text() and encoded not in path.read_text(), path
+    assert KNOWN_SECRET not in run.output and encoded not in run.output
+
+    exported_at = index["exported_at"]
+    again = export(local_cluster, release, tmp_path, dest)[1]
+    assert again["changed"] is False and again["written"] == []
+    assert yaml.safe_load((dest / "index.yaml").read_text())["exported_at"] == exported_at
+
+
+def test_check_mode_writes_nothing_and_include_secrets_keeps_them_private(local_cluster, release, tmp_path):
+    dest = tmp_path / "export"
+    preview = export(local_cluster, release, tmp_path, dest, check=True)[1]
+    assert preview["changed"] is True and len(preview["written"]) == 9  # and the index
+    assert not dest.exists()
+    run, result = export(local_cluster, release, tmp_path, dest, include_secrets=True)
+    assert result["changed"] is True
+    secret = yaml.safe_load((dest / "secrets/inferno-secrets.yaml").read_text())
+    assert base64.b64decode(secret["data"]["OAUTH2_CLIENT_SECRET"]).decode() == KNOWN_SECRET
+    assert all(oct(path.stat().st_mode & 0o777) == "0o600" for path in dest.rglob("*.yaml") if path.name != "index.yaml")
+    assert KNOWN_SECRET not in run.output
