@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, inferno.ops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One readable line per helm revision, for the status summary."""
+"""One readable line per helm revision or backup set, for the status and list playbooks."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -19,6 +19,27 @@ def format_revision(entry):
     )
 
 
+def backup_sets(snapshots):
+    """'<backup id>  revision <n>  <ready>/<total> ready  <created>  <claims>' per backup set, newest first."""
+    sets = {}
+    for item in snapshots:
+        labels = item["metadata"].get("labels") or {}
+        entry = sets.setdefault(labels.get("inferno.ops/backup-id", "?"), {
+            "revision": labels.get("inferno.ops/chart-revision", "?"), "created": "", "ready": 0, "claims": []})
+        entry["created"] = max(entry["created"], item["metadata"].get("creationTimestamp") or "")
+        entry["ready"] += 1 if (item.get("status") or {}).get("readyToUse") else 0
+        entry["claims"].append(labels.get("inferno.ops/pvc", "?"))
+        if labels.get("inferno.ops/pin") == "true":
+            entry["pinned"] = True
+    lines = []
+    for backup_id in sorted(sets, key=lambda key: (sets[key]["created"], key), reverse=True):
+        entry = sets[backup_id]
+        lines.append("{0}  revision {1}  {2}/{3} ready  {4}  {5}{6}".format(
+            backup_id, entry["revision"], entry["ready"], len(entry["claims"]), entry["created"],
+            ", ".join(sorted(entry["claims"])), "  (pinned)" if entry.get("pinned") else ""))
+    return lines
+
+
 class FilterModule(object):
     def filters(self):
-        return {"format_revision": format_revision}
+        return {"format_revision": format_revision, "backup_sets": backup_sets}

@@ -121,3 +121,23 @@ def test_absent_and_retention_delete_only_what_they_should(local_cluster, releas
     removed = snapshot_task(local_cluster, release, tmp_path, state="absent", backup_id="r5")
     assert len(removed["deleted"]) == 3
     assert not any(name.endswith("-r5") for name in snapshots(local_cluster, release))
+
+
+def test_backup_playbook_exports_and_snapshots_under_one_id(local_cluster, release, tmp_path):
+    """backup.yml twice with one id (the rerun changes nothing), then list and a prune preview."""
+    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}"]
+    first = ansible_playbook("playbooks/backup.yml", *common, "-e", "inferno_backup_id=nightly-1",
+                             kubeconfig=local_cluster.kubeconfig)
+    assert first.returncode == 0, first.output
+    folder = tmp_path / "dev" / "inferno" / "nightly-1"
+    assert (folder / "config" / "index.yaml").is_file() and (folder / "snapshots.yaml").is_file()
+    taken = {f"{pvc}-nightly-1" for pvc in ("inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc")}
+    assert taken <= set(snapshots(local_cluster, release))
+    again = ansible_playbook("playbooks/backup.yml", *common, "-e", "inferno_backup_id=nightly-1",
+                             kubeconfig=local_cluster.kubeconfig)
+    assert again.returncode == 0 and again.changed() == 0, again.output
+    listed = ansible_playbook("playbooks/list_backups.yml", *common, kubeconfig=local_cluster.kubeconfig)
+    assert listed.returncode == 0 and "nightly-1  revision 1  3/3 ready" in listed.output, listed.output
+    preview = ansible_playbook("playbooks/prune_backups.yml", *common, "-e", "inferno_backup_keep_last=0", "--check",
+                               kubeconfig=local_cluster.kubeconfig)
+    assert preview.returncode == 0 and "nightly-1: the newest ready backup is never pruned" in preview.output
