@@ -174,6 +174,10 @@ kept:
   description: With O(state=pruned), each kept backup set and why.
   returned: always
   type: dict
+created_seconds:
+  description: Seconds from the start of the task until every snapshot had been requested.
+  returned: when O(state=present) and not in check mode
+  type: float
 """
 
 import calendar
@@ -238,25 +242,33 @@ class Snapshotter(object):
             self.fail("No PersistentVolumeClaim in {0} matches {1}.".format(self.namespace, ",".join(selectors)))
         return sorted(found, key=lambda claim: claim.metadata.name)
 
-    def volume_driver(self, claim):
-        if claim.status.phase != "Bound" or not claim.spec.volume_name:
-            self.fail("PersistentVolumeClaim {0} is {1}, not Bound: a snapshot needs a bound volume. Check that its pod "
-                      "was scheduled (WaitForFirstConsumer classes bind only then).".format(
-                          claim.metadata.name, claim.status.phase))
-        volume = self.core.read_persistent_volume(claim.spec.volume_name)
-        if volume.spec.csi is not None:
-            return volume.spec.csi.driver
-        if claim.spec.storage_class_name:
-            return client.StorageV1Api(self.api).read_storage_class(claim.spec.storage_class_name).provisioner
-        return None
+    def volume_drivers(self, claims):
+        """Each claim's CSI driver, from its volume (one list of volumes, not one read per claim)."""
+        for claim in claims:
+            if claim.status.phase != "Bound" or not claim.spec.volume_name:
+                self.fail("PersistentVolumeClaim {0} is {1}, not Bound: a snapshot needs a bound volume. Check that its "
+                          "pod was scheduled (WaitForFirstConsumer classes bind only then).".format(
+                              claim.metadata.name, claim.status.phase))
+        volumes = dict((volume.metadata.name, volume) for volume in self.core.list_persistent_volume().items)
+        provisioners = {}
+        drivers = {}
+        for claim in claims:
+            volume = volumes.get(claim.spec.volume_name)
+            if volume is not None and volume.spec.csi is not None:
+                drivers[claim.metadata.name] = volume.spec.csi.driver
+            elif claim.spec.storage_class_name:
+                name = claim.spec.storage_class_name
+                if name not in provisioners:
+                    provisioners[name] = client.StorageV1Api(self.api).read_storage_class(name).provisioner
+                drivers[claim.metadata.name] = provisioners[name]
+            else:
+                drivers[claim.metadata.name] = None
+        return drivers
 
-    def content(self, name):
-        try:
-            return self.custom.get_cluster_custom_object(logic.GROUP, logic.VERSION, "volumesnapshotcontents", name)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+    def contents(self):
+        """Every VolumeSnapshotContent, by name: one list per poll rather than one read per snapshot."""
+        items = self.custom.list_cluster_custom_object(logic.GROUP, logic.VERSION, "volumesnapshotcontents")["items"]
+        return dict((item["metadata"]["name"], item) for item in items)
 
     # --- present -----------------------------------------------------------------
     def present(self):
@@ -268,9 +280,10 @@ class Snapshotter(object):
         claims = self.claims()
         classes = self.custom.list_cluster_custom_object(logic.GROUP, logic.VERSION, "volumesnapshotclasses")["items"]
         existing = self.our_snapshots(backup_id)
+        drivers = self.volume_drivers(claims)
         wanted = []
         for claim in claims:
-            class_name, why = logic.class_for_driver(classes, self.volume_driver(claim), self.params["snapshot_class"])
+            class_name, why = logic.class_for_driver(classes, drivers[claim.metadata.name], self.params["snapshot_class"])
             if why:
                 self.fail("Cannot snapshot {0}: {1}".format(claim.metadata.name, why))
             name = logic.snapshot_name(claim.metadata.name, backup_id)
@@ -297,6 +310,7 @@ class Snapshotter(object):
                 hint = logic.classify_error(api_error_text(error))
                 self.fail("Creating VolumeSnapshot {0} was refused: {1}{2}".format(
                     name, api_error_text(error), " " + hint if hint else ""))
+        result["created_seconds"] = round(time.monotonic() - self.started, 2)
         result["snapshots"] = self.wait_ready([(name, pvc) for name, pvc, _body in wanted])
         return result
 
@@ -305,6 +319,8 @@ class Snapshotter(object):
         deadline = self.started + self.params["wait_timeout"]
         while True:
             current = self.our_snapshots(self.params["backup_id"])
+            contents = self.contents() if any(
+                (item.get("status") or {}).get("boundVolumeSnapshotContentName") for item in current.values()) else {}
             for name, pvc in wanted:
                 if name in done:
                     continue
@@ -315,8 +331,7 @@ class Snapshotter(object):
                 if hint:
                     self.fail("VolumeSnapshot {0} (claim {1}) failed: {2}. {3} Nothing was deleted.".format(
                         name, pvc, message, hint), snapshots=self.describe(wanted, current, done))
-                content = self.content(status["boundVolumeSnapshotContentName"]) if status.get(
-                    "boundVolumeSnapshotContentName") else None
+                content = contents.get(status.get("boundVolumeSnapshotContentName"))
                 if snapshot and logic.is_ready(snapshot, content):
                     done[name] = round(time.monotonic() - self.started, 1)
             if len(done) == len(wanted) or not self.params["wait"]:
@@ -327,7 +342,8 @@ class Snapshotter(object):
                            for item in described if item["name"] not in done]
                 self.fail("Timed out after {0}s waiting for {1} snapshot(s): {2}".format(
                     self.params["wait_timeout"], len(waiting), "; ".join(waiting)), snapshots=described)
-            time.sleep(1 if time.monotonic() - self.started < 10 else 3)
+            # Poll fast while snapshots usually finish, then back off.
+            time.sleep(0.5 if time.monotonic() - self.started < 10 else 3)
 
     def describe(self, wanted, current, done):
         described = []

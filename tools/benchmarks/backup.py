@@ -1,0 +1,134 @@
+"""Benchmark the backup modules on a fresh local cluster (issue 5). Prints figures.
+
+    python -m tools.benchmarks.backup [--pvcs 1,10,50] [--configmaps 1000]
+
+- Snapshot wall time: inferno.ops.pvc_snapshot over 1, 10 and 50 Bound claims (simulated
+  CSI), as the module measures it (start to last snapshot ready) and as the whole
+  ansible-playbook run takes. Goal: 50 claims <= 2x one claim.
+- Export: inferno.ops.config_export of a release with --configmaps extra ConfigMaps.
+  Goal: <= 5 s; the number of Kubernetes list requests is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kubernetes import client, config
+
+from tools.local_cluster.cluster import LocalCluster
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+
+
+def play(task: dict, env: dict, workdir: Path) -> tuple[float, dict]:
+    """Run one module task through ansible-playbook; return the wall time and the task result."""
+    result_file = workdir / f"result-{time.monotonic_ns()}.json"
+    save = {"name": "Save the result",
+            "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)}}
+    playbook = workdir / "bench.yml"
+    tasks = [{**task, "register": "result"}, save]
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks,
+                                     "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"}}]))
+    started = time.monotonic()
+    done = subprocess_run([str(VENV_BIN / "ansible-playbook"), str(playbook), "-i", "localhost,", "-c", "local"], env)
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        sys.exit(f"ansible-playbook failed:\n{done.stdout[-4000:]}")
+    return seconds, json.loads(result_file.read_text())
+
+
+def subprocess_run(argv: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          check=False)
+
+
+def make_claims(core: client.CoreV1Api, namespace: str, release: str, count: int) -> None:
+    for index in range(count):
+        core.create_namespaced_persistent_volume_claim(namespace, {
+            "metadata": {"name": f"{release}-{index}", "labels": {"app.kubernetes.io/instance": release}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "standard",
+                     "resources": {"requests": {"storage": "1Gi"}}}})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        claims = core.list_namespaced_persistent_volume_claim(
+            namespace, label_selector=f"app.kubernetes.io/instance={release}").items
+        if len(claims) == count and all(claim.status.phase == "Bound" for claim in claims):
+            return
+        time.sleep(0.5)
+    sys.exit(f"{count} claims of {release} did not bind within 120 s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pvcs", default="1,10,50", help="claim counts to snapshot (default 1,10,50)")
+    parser.add_argument("--configmaps", type=int, default=1000, help="extra ConfigMaps to export (default 1000)")
+    args = parser.parse_args()
+    counts = [int(value) for value in args.pvcs.split(",")]
+
+    env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_CONFIG"}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    root = Path(tempfile.mkdtemp(prefix="inferno-bench-backup-"))
+    cluster = LocalCluster(root / "cluster")
+    figures: dict = {"snapshots": {}, "export": {}}
+    try:
+        kubeconfig = cluster.up()["kubeconfig"]
+        env["KUBECONFIG"] = kubeconfig
+        core = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+        namespace = "bench"
+        core.create_namespace({"metadata": {"name": namespace}})
+        connection = {"kubeconfig": kubeconfig, "release_namespace": namespace}
+        for count in counts:
+            release = f"claims{count}"
+            make_claims(core, namespace, release, count)
+            task = {"inferno.ops.pvc_snapshot": {**connection, "release_name": release, "backup_id": "bench"}}
+            wall, result = play(task, env, root)
+            ready = max(item["elapsed_seconds"] for item in result["snapshots"])
+            figures["snapshots"][count] = {"module_seconds": ready, "requested_seconds": result["created_seconds"],
+                                           "playbook_seconds": round(wall, 2)}
+            print(f"{count:>3} claim(s): all requested after {result['created_seconds']:.1f} s, all ready after "
+                  f"{ready:.1f} s (module), playbook {wall:.1f} s", file=sys.stderr)
+
+        installed = subprocess_run([str(VENV_BIN / "helm"), "install", "exported", "files/helm/inferno", "-n", namespace,
+                                    "-f", "files/helm/inferno/values-dev.yaml"], env)
+        if installed.returncode != 0:
+            sys.exit(installed.stdout)
+        for index in range(args.configmaps):
+            core.create_namespaced_config_map(namespace, {
+                "metadata": {"name": f"extra-{index:04d}", "labels": {"app.kubernetes.io/instance": "exported"}},
+                "data": {"key": f"value {index}", "text": "x" * 200}})
+        for attempt in ("first", "rerun"):
+            task = {"inferno.ops.config_export": {**connection, "release_name": "exported",
+                                                  "dest": str(root / "export")}}
+            wall, result = play(task, env, root)
+            figures["export"][attempt] = {"module_seconds": result["elapsed_seconds"], "playbook_seconds": round(wall, 2),
+                                          "api_list_calls": result["api_list_calls"], "changed": result["changed"],
+                                          "configmaps": result["counts"]["configmaps"]}
+    finally:
+        cluster.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+    one, most = figures["snapshots"][counts[0]], figures["snapshots"][counts[-1]]
+    ratio = most["module_seconds"] / max(one["module_seconds"], 0.1)
+    print(f"{'claims':>6}  {'requested s':>11}  {'ready s':>7}  {'playbook s':>10}")
+    for count, row in figures["snapshots"].items():
+        print(f"{count:>6}  {row['requested_seconds']:11.2f}  {row['module_seconds']:7.1f}  {row['playbook_seconds']:10.1f}")
+    print(f"{counts[-1]} vs {counts[0]} claims: {ratio:.2f}x (goal <= 2x) {'PASS' if ratio <= 2 else 'MISS'}")
+    for attempt, row in figures["export"].items():
+        mark = "PASS" if row["module_seconds"] <= 5 else "MISS"
+        print(f"export {attempt}: {row['configmaps']} ConfigMaps in {row['module_seconds']:.2f} s (goal <= 5 s) {mark}, "
+              f"{row['api_list_calls']} list calls, changed={row['changed']}, playbook {row['playbook_seconds']:.1f} s")
+    print(json.dumps({"ratio_50_vs_1": round(ratio, 2), **figures}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
