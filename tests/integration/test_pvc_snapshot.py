@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+import yaml
 from kubernetes import client
 
 from .playbooks import ansible_playbook, helm, history
@@ -141,3 +142,45 @@ def test_backup_playbook_exports_and_snapshots_under_one_id(local_cluster, relea
     preview = ansible_playbook("playbooks/prune_backups.yml", *common, "-e", "inferno_backup_keep_last=0", "--check",
                                kubeconfig=local_cluster.kubeconfig)
     assert preview.returncode == 0 and "nightly-1: the newest ready backup is never pruned" in preview.output
+
+
+def test_backup_then_restore_round_trip(local_cluster, release, tmp_path):
+    """Backup, change a ConfigMap, restore: the ConfigMap equals the export again, and the
+    restored claims (beside the originals, then in place) come from the right snapshots."""
+    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}",
+              "-e", "inferno_restore_wait_timeout=120"]
+    backup = ansible_playbook("playbooks/backup.yml", *common, "-e", "inferno_backup_id=trip",
+                              kubeconfig=local_cluster.kubeconfig)
+    assert backup.returncode == 0, backup.output
+    exported = yaml.safe_load((tmp_path / "dev/inferno/trip/config/configmaps/inferno-config.yaml").read_text())
+    core = client.CoreV1Api(local_cluster.api)
+    core.patch_namespaced_config_map("inferno-config", release, {"data": {"INFERNO_LOG_LEVEL": "trace"}})
+
+    beside = ansible_playbook("playbooks/restore.yml", *common, "-e", "inferno_restore_backup_id=trip",
+                              kubeconfig=local_cluster.kubeconfig)
+    assert beside.returncode == 0, beside.output
+    assert core.read_namespaced_config_map("inferno-config", release).data == exported["data"]
+    claims = {claim.metadata.name: claim for claim in core.list_namespaced_persistent_volume_claim(release).items}
+    for pvc in ("inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"):
+        restored = claims[f"{pvc}-restored-trip"]
+        assert restored.spec.data_source.name == f"{pvc}-trip" and restored.status.phase == "Bound"
+        assert "app.kubernetes.io/instance" not in restored.metadata.labels  # not taken for the release's own
+        assert claims[pvc].spec.data_source is None  # the original is untouched
+
+    refused = ansible_playbook("playbooks/restore.yml", *common, "-e", "inferno_restore_backup_id=trip",
+                               "-e", "inferno_restore_mode=in_place", kubeconfig=local_cluster.kubeconfig)
+    assert refused.returncode != 0 and "-e inferno_restore_confirm=inferno" in refused.output
+    in_place = ansible_playbook("playbooks/restore.yml", *common, "-e", "inferno_restore_backup_id=trip",
+                                "-e", "inferno_restore_mode=in_place", "-e", "inferno_restore_confirm=inferno",
+                                kubeconfig=local_cluster.kubeconfig)
+    assert in_place.returncode == 0, in_place.output
+    for pvc in ("inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"):
+        claim = core.read_namespaced_persistent_volume_claim(pvc, release)
+        assert claim.spec.data_source.name == f"{pvc}-trip" and claim.status.phase == "Bound"
+        assert claim.metadata.annotations["meta.helm.sh/release-name"] == "inferno"
+    deployment = client.AppsV1Api(local_cluster.api).read_namespaced_deployment("inferno", release)
+    assert deployment.status.ready_replicas == 1
+    assert "inferno.ops/replicas-before-restore" not in (deployment.metadata.annotations or {})
+    upgraded = helm(local_cluster, release, "upgrade", "inferno", "files/helm/inferno",
+                    "-f", "files/helm/inferno/values-dev.yaml", "--wait")
+    assert upgraded.returncode == 0, upgraded.stderr  # Helm still owns the restored claims
