@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,22 @@ def ansible_playbook(playbook: str, *args: str, kubeconfig: Path | None = None, 
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
                             check=False)
     return Run(result.returncode, result.stdout)
+
+
+def module_task(module: str, options: dict, workdir: Path, check: bool = False) -> tuple[Run, dict]:
+    """Run one task of a module through ansible-playbook on localhost; return the run and the
+    registered result (failures are registered too, so tests can assert on them)."""
+    result_file = workdir / f"result-{time.monotonic_ns()}.json"
+    task = {"name": f"Run {module}", "register": "result", "ignore_errors": True, module: options}
+    save = {"name": "Save the result", "check_mode": False,
+            "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)}}
+    playbook = workdir / "module-task.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [task, save],
+                                     "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"}}]))
+    run = ansible_playbook(str(playbook), *(["--check", "--diff"] if check else []), "-v", "-i", "localhost,",
+                           "-c", "local")
+    assert run.returncode == 0, run.output
+    return run, json.loads(result_file.read_text())
 
 
 def extra_vars(**variables) -> list[str]:

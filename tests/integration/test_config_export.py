@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import time
 
 import pytest
 import yaml
 
-from .playbooks import KNOWN_SECRET, ansible_playbook, helm
+from .playbooks import KNOWN_SECRET, helm, module_task
 
 
 @pytest.fixture
@@ -27,19 +25,10 @@ def release(local_cluster, namespace):
 
 
 def export(local_cluster, namespace, tmp_path, dest, check=False, **options):
-    result_file = tmp_path / f"result-{time.monotonic_ns()}.json"
-    task = {"name": "Export", "register": "result", "inferno.ops.config_export": {
-        "kubeconfig": str(local_cluster.kubeconfig), "release_name": "inferno", "release_namespace": namespace,
-        "dest": str(dest), **options}}
-    save = {"name": "Save the result", "check_mode": False,
-            "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)}}
-    playbook = tmp_path / "export.yml"
-    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [task, save],
-                                     "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"}}]))
-    run = ansible_playbook(str(playbook), *(["--check", "--diff"] if check else []), "-v", "-i", "localhost,",
-                           "-c", "local")
-    assert run.returncode == 0, run.output
-    return run, json.loads(result_file.read_text())
+    """Run one config_export task; return the run (for its output) and the registered result."""
+    connection = {"kubeconfig": str(local_cluster.kubeconfig), "release_name": "inferno",
+                  "release_namespace": namespace, "dest": str(dest)}
+    return module_task("inferno.ops.config_export", {**connection, **options}, tmp_path, check=check)
 
 
 def test_export_is_clean_indexed_repeatable_and_redacted(local_cluster, release, tmp_path):

@@ -3,14 +3,13 @@ the real ansible-playbook: all claims at once, re-runs, fail-fast errors, deleti
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 import yaml
 from kubernetes import client
 
-from .playbooks import ansible_playbook, helm, history
+from .playbooks import ansible_playbook, helm, history, module_task
 
 GROUP, VERSION = "snapshot.storage.k8s.io", "v1"
 QUOTA_ERROR = "rpc error: code = ResourceExhausted desc = snapshot count reaches the configured maximum (100)"
@@ -25,20 +24,10 @@ def release(local_cluster, namespace):
 
 
 def snapshot_task(local_cluster, namespace, tmp_path, check=False, **options):
-    """Run one pvc_snapshot task in a playbook; return the registered result."""
-    result_file = tmp_path / f"result-{time.monotonic_ns()}.json"
-    task = {"name": "Run pvc_snapshot", "register": "result", "ignore_errors": True,
-            "inferno.ops.pvc_snapshot": {"kubeconfig": str(local_cluster.kubeconfig), "release_name": "inferno",
-                                         "release_namespace": namespace, "wait_timeout": 120, **options}}
-    save = {"name": "Save the result", "check_mode": False,
-            "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)}}
-    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [task, save],
-             "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"}}]
-    playbook = tmp_path / "snapshot.yml"
-    playbook.write_text(json.dumps(play))
-    run = ansible_playbook(str(playbook), *(["--check", "--diff"] if check else []), "-i", "localhost,", "-c", "local")
-    assert run.returncode == 0, run.output
-    return json.loads(result_file.read_text())
+    """Run one pvc_snapshot task; return the registered result."""
+    connection = {"kubeconfig": str(local_cluster.kubeconfig), "release_name": "inferno",
+                  "release_namespace": namespace, "wait_timeout": 120}
+    return module_task("inferno.ops.pvc_snapshot", {**connection, **options}, tmp_path, check=check)[1]
 
 
 def snapshots(cluster, namespace) -> dict[str, dict]:
