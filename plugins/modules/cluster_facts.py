@@ -27,15 +27,7 @@ options:
     type: str
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; check mode behaves like a normal run.
-  diff_mode:
-    support: none
-    description: Nothing to compare.
-requirements:
-  - kubernetes >= 24.2.0
+  - inferno.ops.read_only
 seealso:
   - module: kubernetes.core.k8s_cluster_info
 """

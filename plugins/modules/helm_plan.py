@@ -310,7 +310,6 @@ class Planner(object):
     def __init__(self, module):
         # An AnsibleHelmModule: kubernetes.core's helm runner around our AnsibleModule.
         self.module = module
-        self.helm = module
         self.params = module.params
         self.namespace = self.params["release_namespace"]
         self.secrets = dict(
@@ -321,8 +320,8 @@ class Planner(object):
         self.module.fail_json(msg=redact_text(msg, self.secrets.values()), **kwargs)
 
     def run(self, args):
-        command = [self.helm.get_helm_binary()] + args + ["--namespace", self.namespace]
-        return self.helm.run_helm_command(command, fails_on_error=False)
+        command = [self.module.get_helm_binary()] + args + ["--namespace", self.namespace]
+        return self.module.run_helm_command(command, fails_on_error=False)
 
     def current_release(self):
         name = self.params["release_name"]
