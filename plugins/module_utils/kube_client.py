@@ -72,11 +72,21 @@ def api_error_text(error):
 
 
 @contextmanager
-def reported_api_errors(module, where=""):
-    """Turn a refused request or an unreachable server into fail_json with the server's words."""
+def reported_api_errors(module, where="", next_step=None):
+    """Turn a refused request or an unreachable server into fail_json with the server's words.
+
+    ``next_step`` is called when a request fails; the sentence it returns (what was already
+    done, how to finish) is added to the message.
+    """
     try:
         yield
     except ApiException as error:
-        module.fail_json(msg="The Kubernetes API refused a request{0}: {1}".format(where, api_error_text(error)))
+        module.fail_json(msg=with_next_step("The Kubernetes API refused a request{0}: {1}".format(
+            where, api_error_text(error)), next_step))
     except (TransportError, OSError) as error:  # refused, timed out, TLS failure, name not found...
-        module.fail_json(msg="Cannot reach the Kubernetes API: {0}".format(error))
+        module.fail_json(msg=with_next_step("Cannot reach the Kubernetes API{0}: {1}".format(where, error), next_step))
+
+
+def with_next_step(message, next_step):
+    advice = next_step() if next_step else ""
+    return "{0}. {1}".format(message.rstrip("."), advice) if advice else message

@@ -205,6 +205,8 @@ class Snapshotter(object):
         self.namespace = self.params["release_namespace"]
         self.release = self.params["release_name"]
         self.started = time.monotonic()
+        # Snapshots of this backup known to exist (found or created), for the message when the API goes away.
+        self.requested = []
 
     def fail(self, msg, **kwargs):
         self.module.fail_json(msg=msg, **kwargs)
@@ -293,6 +295,7 @@ class Snapshotter(object):
                                        self.params["snapshot_class"] and class_name)
             wanted.append((name, claim.metadata.name, body))
         to_create = [item for item in wanted if item[0] not in existing]
+        self.requested = sorted(existing)
         result = dict(changed=bool(to_create), deleted=[], kept={})
         if self.module._diff:
             result["diff"] = dict(before="\n".join(sorted(existing)) + "\n",
@@ -310,6 +313,7 @@ class Snapshotter(object):
                 hint = logic.classify_error(api_error_text(error))
                 self.fail("Creating VolumeSnapshot {0} was refused: {1}{2}".format(
                     name, api_error_text(error), " " + hint if hint else ""))
+            self.requested.append(name)
         result["created_seconds"] = round(time.monotonic() - self.started, 2)
         result["snapshots"] = self.wait_ready([(name, pvc) for name, pvc, _body in wanted])
         return result
@@ -344,6 +348,14 @@ class Snapshotter(object):
                     self.params["wait_timeout"], len(waiting), "; ".join(waiting)), snapshots=described)
             # Poll fast while snapshots usually finish, then back off.
             time.sleep(0.5 if time.monotonic() - self.started < 10 else 3)
+
+    def resume_hint(self):
+        """What an interrupted run leaves behind, and how to finish it (for a lost API server)."""
+        if self.params["state"] != "present" or not self.params["backup_id"]:
+            return ""
+        return ("Backup {0} was interrupted with {1} snapshot(s) requested ({2}); nothing was deleted. When the API "
+                "server answers again, run the same task with backup_id={0}: it keeps those and completes the "
+                "backup.".format(self.params["backup_id"], len(self.requested), ", ".join(self.requested) or "none"))
 
     def describe(self, wanted, current, done):
         described = []
@@ -435,7 +447,7 @@ def main():
         mutually_exclusive=[("pvcs", "label_selectors")],
     )
     snapshotter = Snapshotter(module)
-    with reported_api_errors(module, " in {0}".format(snapshotter.namespace)):
+    with reported_api_errors(module, " in {0}".format(snapshotter.namespace), snapshotter.resume_hint):
         result = getattr(snapshotter, module.params["state"])()
     module.exit_json(**result)
 

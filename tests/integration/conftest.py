@@ -23,7 +23,7 @@ def local_cluster(tmp_path_factory) -> Cluster:
     components = cluster.components()
     try:
         yield Cluster(Path(status["kubeconfig"]), build.ensure_built().kubectl,
-                      config.new_client_from_config(config_file=status["kubeconfig"]))
+                      config.new_client_from_config(config_file=status["kubeconfig"]), cluster)
     finally:
         cluster.down()
     # `down` leaves no process and no listening port behind.

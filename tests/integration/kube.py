@@ -12,6 +12,8 @@ from typing import Callable
 import pytest
 from kubernetes import client
 
+from tools.local_cluster.cluster import LocalCluster
+
 
 @dataclass
 class Cluster:
@@ -20,6 +22,8 @@ class Cluster:
     kubeconfig: Path
     kubectl: Path
     api: client.ApiClient
+    # The processes behind it, for fault injection (kill, revive, pause, resume a component).
+    control_plane: LocalCluster
 
     def kubectl_json(self, *args: str) -> dict:
         return json.loads(self.run_kubectl(*args, "-o", "json").stdout)

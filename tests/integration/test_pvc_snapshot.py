@@ -4,11 +4,13 @@ the real ansible-playbook: all claims at once, re-runs, fail-fast errors, deleti
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
 from kubernetes import client
 
+from .kube import eventually
 from .playbooks import ansible_playbook, helm, history, module_task
 
 GROUP, VERSION = "snapshot.storage.k8s.io", "v1"
@@ -131,6 +133,45 @@ def test_backup_playbook_exports_and_snapshots_under_one_id(local_cluster, relea
     preview = ansible_playbook("playbooks/prune_backups.yml", *common, "-e", "inferno_backup_keep_last=0", "--check",
                                kubeconfig=local_cluster.kubeconfig)
     assert preview.returncode == 0 and "nightly-1: the newest ready backup is never pruned" in preview.output
+
+
+def test_killing_the_apiserver_during_a_backup_fails_clearly_and_a_rerun_completes_it(local_cluster, release, tmp_path):
+    """The snapshot simulator is paused (a slow CSI driver), so backup.yml is waiting on its
+    snapshots when the API server is killed. The run must fail naming the backup id and
+    how to finish; once the server is back, the same id completes with the same snapshots."""
+    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}",
+              "-e", "inferno_backup_id=outage"]
+    names = sorted(f"{pvc}-outage" for pvc in ("inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"))
+    control_plane = local_cluster.control_plane
+    control_plane.pause("snapshot-simulator")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(ansible_playbook, "playbooks/backup.yml", *common, kubeconfig=local_cluster.kubeconfig)
+            requested = eventually(lambda: sorted(snapshots(local_cluster, release)) == names and
+                                   snapshots(local_cluster, release), timeout=120, what="the backup's 3 snapshots")
+            assert not any((item.get("status") or {}).get("readyToUse") for item in requested.values())
+            control_plane.kill("kube-apiserver")
+            interrupted = running.result(timeout=300)
+    finally:
+        control_plane.revive("kube-apiserver")
+        control_plane.resume("snapshot-simulator")
+
+    assert interrupted.returncode != 0, interrupted.output
+    message = " ".join(interrupted.output.split())
+    assert "Cannot reach the Kubernetes API in " + release in message, interrupted.output
+    assert ("Backup outage was interrupted with 3 snapshot(s) requested (" + ", ".join(names) + "); nothing was deleted."
+            in message), interrupted.output
+    assert "run the backup again with -e inferno_backup_id=outage to complete this backup" in message
+
+    rerun = ansible_playbook("playbooks/backup.yml", *common, kubeconfig=local_cluster.kubeconfig)
+    assert rerun.returncode == 0, rerun.output
+    assert "Backup outage of inferno (revision 1): 3 snapshot(s) ready" in " ".join(rerun.output.split())
+    completed = snapshots(local_cluster, release)
+    for name in names:  # the very snapshots the interrupted run requested, now ready
+        assert completed[name]["metadata"]["uid"] == requested[name]["metadata"]["uid"]
+        assert completed[name]["status"]["readyToUse"] is True
+    recorded = yaml.safe_load((tmp_path / "dev/inferno/outage/snapshots.yaml").read_text())
+    assert sorted(recorded["snapshots"].values()) == names
 
 
 def test_backup_then_restore_round_trip(local_cluster, release, tmp_path):

@@ -4,6 +4,8 @@
     python -m tools.local_cluster env      # prints: export KUBECONFIG=...
     python -m tools.local_cluster status
     python -m tools.local_cluster down     # stop everything, keep the logs
+    python -m tools.local_cluster kill kube-apiserver     # fault injection: crash one component
+    python -m tools.local_cluster revive kube-apiserver   # start it again, same command and port
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("status", help="show the processes, ports and kubeconfig as JSON")
     commands.add_parser("env", help="print the KUBECONFIG export for your shell")
     commands.add_parser("build", help="only build (or find) the binaries, and print their paths")
+    for verb, text in (("kill", "SIGKILL one component, as a crash would (fault injection)"),
+                       ("revive", "start a killed component again and wait until it serves")):
+        commands.add_parser(verb, help=text).add_argument("component", help="e.g. kube-apiserver, snapshot-simulator")
     simulate = commands.add_parser("simulate-snapshots", help=argparse.SUPPRESS)
     simulate.add_argument("--kubeconfig", required=True)
     args = parser.parse_args(argv)
@@ -41,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         cluster = LocalCluster()
         if args.command == "env":
             print(cluster.env())
+            return 0
+        if args.command in ("kill", "revive"):
+            outcome = getattr(cluster, args.command)(args.component)
+            print(json.dumps(outcome if isinstance(outcome, dict) else {"killed": outcome.name, "pid": outcome.pid}))
             return 0
         result = {"up": cluster.up, "down": cluster.down, "status": cluster.status}[args.command]()
         print(json.dumps(result, indent=2))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import ssl
 import sys
 import time
@@ -20,7 +21,8 @@ from pathlib import Path
 import yaml
 
 from . import build, pki
-from .processes import ClusterError, Component, free_ports, http_ok, is_alive, load, port_in_use, save, start, stop, wait_until
+from .processes import (ClusterError, Component, free_ports, http_ok, is_alive, load, port_in_use, save, signal_group, start,
+                        stop, wait_until, wait_until_gone)
 from .snapshots import DRIVER as CSI_DRIVER
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -295,6 +297,44 @@ class LocalCluster:
 
         client.CoreV1Api(self._api()).read_namespaced_service_account("default", "default")
         return True
+
+    # -- fault injection ---------------------------------------------------------------
+    def kill(self, name: str) -> Component:
+        """SIGKILL one running component, as a crash would; `revive` starts it again."""
+        component = self._component(name)
+        signal_group(component, signal.SIGKILL)
+        wait_until_gone(component, START_TIMEOUT)
+        return component
+
+    def pause(self, name: str) -> None:
+        """Freeze one component (SIGSTOP), e.g. the snapshot simulator as a stalled CSI driver."""
+        signal_group(self._component(name), signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        signal_group(self._component(name), signal.SIGCONT)
+
+    def revive(self, name: str) -> dict:
+        """Start a killed component again with its recorded command and port; wait until it serves."""
+        with exclusive(self.layout):
+            components, extra = load(self.layout.state)
+            component = self._component(name)
+            if is_alive(component.pid):
+                return self.status()
+            started = start(component.name, component.command, self.layout.logs, component.port)
+            save(self.layout.state, [started if c.name == name else c for c in components], extra)
+            if name == "kube-apiserver":
+                context = ssl.create_default_context(cafile=str(self.layout.pki / "ca.crt"))
+                context.load_cert_chain(str(self.layout.pki / "admin.crt"), str(self.layout.pki / "admin.key"))
+                wait_until(started, lambda: http_ok(f"{extra['server']}/readyz", context), START_TIMEOUT,
+                           "becoming ready again")
+            return self.status()
+
+    def _component(self, name: str) -> Component:
+        found = [c for c in self.components() if c.name == name]
+        if not found:
+            raise ClusterError(f"no component {name!r} is recorded; known: "
+                               f"{', '.join(c.name for c in self.components()) or 'none (run `up`)'}")
+        return found[0]
 
     # -- down --------------------------------------------------------------------------
     def down(self) -> dict:

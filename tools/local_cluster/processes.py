@@ -131,6 +131,21 @@ def stop(component: Component, grace: float = 10.0) -> None:
             time.sleep(0.1)
 
 
+def signal_group(component: Component, signum: int) -> None:
+    """Send a signal to the component's whole process group."""
+    if not is_alive(component.pid):
+        raise ClusterError(f"{component.name} (pid {component.pid}) is not running")
+    os.killpg(component.pid, signum)
+
+
+def wait_until_gone(component: Component, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while is_alive(component.pid) or (component.port and port_in_use(component.port)):
+        if time.monotonic() > deadline:
+            raise ClusterError(f"{component.name} still runs or holds port {component.port} after {timeout:.0f}s")
+        time.sleep(0.1)
+
+
 def save(path: Path, components: list[Component], extra: dict) -> None:
     path.write_text(json.dumps({**extra, "components": [asdict(c) for c in components]}, indent=2))
 
