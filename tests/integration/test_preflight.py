@@ -5,6 +5,7 @@ cluster and then checks that the target namespace was never created."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 import yaml
@@ -94,19 +95,61 @@ def test_upgrade_refuses_to_install(local_cluster):
     assert "and an upgrade does not install. Use playbooks/deploy.yml" in " ".join(run.output.split())
 
 
-def test_prod_inventory_deploys_through_its_context(local_cluster, tmp_path):
-    """The real prod inventory, with a kubeconfig that has the inferno-prod context."""
+def test_prod_inventory_deploys_through_its_context_and_backs_up_before_upgrading(local_cluster, tmp_path):
+    """The real prod inventory, with a kubeconfig that has the inferno-prod context. An
+    upgrade of the installed release is preceded by a backup tagged with the revision it
+    replaces, unless inferno_backup_before_upgrade=false."""
     kubeconfig = kubeconfig_with_context(local_cluster.kubeconfig, "inferno-prod", tmp_path / "prod.kubeconfig")
     namespace = "prod-inventory"
+    common = ["-i", "inventories/prod", "-e", f"inferno_namespace={namespace}", "-e", f"inferno_backup_root={tmp_path}"]
     # No Prometheus Operator here: without this, preflight refuses prod's ServiceMonitor.
-    no_service_monitor = values(monitoring={"serviceMonitor": {"enabled": False}})
-    run = ansible_playbook("deploy.yml", "-i", "inventories/prod", "-e", f"inferno_namespace={namespace}",
-                           *no_service_monitor, kubeconfig=kubeconfig)
+    no_service_monitor = {"monitoring": {"serviceMonitor": {"enabled": False}}}
+    run = ansible_playbook("deploy.yml", *common, *values(**no_service_monitor), kubeconfig=kubeconfig)
     assert run.returncode == 0, run.output
+    assert backup_sets(local_cluster, namespace) == {}  # a first install has nothing to back up
     apps = client.AppsV1Api(local_cluster.api)
     assert apps.read_namespaced_deployment("inferno", namespace).status.ready_replicas == 3
     labels = client.CoreV1Api(local_cluster.api).read_namespace(namespace).metadata.labels
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    rerun = ansible_playbook("deploy.yml", "-i", "inventories/prod", "-e", f"inferno_namespace={namespace}",
-                             *no_service_monitor, kubeconfig=kubeconfig)
+    rerun = ansible_playbook("deploy.yml", *common, *values(**no_service_monitor), kubeconfig=kubeconfig)
     assert rerun.changed() == 0, rerun.output
+    assert backup_sets(local_cluster, namespace) == {}  # nothing to upgrade, so nothing backed up
+
+    upgrade_values = values(**no_service_monitor, podAnnotations={"rollout": "2"})
+    preview = ansible_playbook("deploy.yml", *common, *upgrade_values, "--check", kubeconfig=kubeconfig)
+    assert preview.returncode == 0, preview.output
+    assert re.search(r"Backup pre-upgrade-r1-\d{14} of inferno \(revision 1\) would snapshot", preview.output), preview.output
+    assert backup_sets(local_cluster, namespace) == {} and not (tmp_path / "prod").exists()
+    upgrade = ansible_playbook("deploy.yml", *common, *upgrade_values, kubeconfig=kubeconfig)
+    assert upgrade.returncode == 0, upgrade.output
+    sets = backup_sets(local_cluster, namespace)
+    assert len(sets) == 1, sets
+    backup_id, taken = next(iter(sets.items()))
+    assert re.fullmatch(r"pre-upgrade-r1-\d{14}", backup_id)
+    claims = client.CoreV1Api(local_cluster.api).list_namespaced_persistent_volume_claim(
+        namespace, label_selector="app.kubernetes.io/instance=inferno").items
+    assert sorted(item["spec"]["source"]["persistentVolumeClaimName"] for item in taken) == sorted(
+        claim.metadata.name for claim in claims)
+    assert all(item["metadata"]["labels"]["inferno.ops/chart-revision"] == "1" and item["status"]["readyToUse"]
+               for item in taken)
+    assert (tmp_path / "prod" / "inferno" / backup_id / "config" / "index.yaml").is_file()
+    # The backup came before the upgrade, which made revision 2.
+    assert upgrade.output.index(f"Snapshot every claim at once, backup {backup_id}") < upgrade.output.index(
+        "Install or upgrade the release to revision 2")
+
+    unguarded = ansible_playbook("deploy.yml", *common, *values(**no_service_monitor, podAnnotations={"rollout": "3"}),
+                                 "-e", "inferno_backup_before_upgrade=false", kubeconfig=kubeconfig)
+    assert unguarded.returncode == 0, unguarded.output
+    assert "Install or upgrade the release to revision 3" in unguarded.output
+    assert list(backup_sets(local_cluster, namespace)) == [backup_id]
+
+
+def backup_sets(cluster, namespace) -> dict[str, list[dict]]:
+    """The namespace's VolumeSnapshots made by inferno.ops, by backup id."""
+    items = client.CustomObjectsApi(cluster.api).list_namespaced_custom_object(
+        "snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots",
+        label_selector="app.kubernetes.io/managed-by=inferno.ops")["items"]
+    sets: dict[str, list[dict]] = {}
+    for item in items:
+        sets.setdefault(item["metadata"]["labels"]["inferno.ops/backup-id"], []).append(item)
+    return sets
