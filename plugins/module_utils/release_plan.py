@@ -36,6 +36,40 @@ from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
 PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback", "uninstalling")
 
 
+# Where the deploy role records, in a values file of its own, the revision an upgrade is
+# made for. kubernetes.core.helm (without helm-diff) decides whether to upgrade by
+# comparing the deployed values with its values files alone; a marker that differs from
+# the deployed one makes it carry out every upgrade this plan asks for. Plans ignore it.
+REVISION_MARKER_PATH = ("global", "infernoOps", "revision")
+
+
+def revision_marker(revision):
+    """The values that mark an upgrade as made for ``revision``."""
+    marker = revision
+    for key in reversed(REVISION_MARKER_PATH):
+        marker = {key: marker}
+    return marker
+
+
+def without_revision_marker(values):
+    """The values without the revision marker (and without the maps it leaves empty)."""
+    def strip(node, path):
+        if not isinstance(node, dict) or path[0] not in node:
+            return node
+        stripped = dict(node)
+        if len(path) == 1:
+            del stripped[path[0]]
+        else:
+            inner = strip(node[path[0]], path[1:])
+            if inner == {}:
+                del stripped[path[0]]
+            else:
+                stripped[path[0]] = inner
+        return stripped
+
+    return strip(values or {}, REVISION_MARKER_PATH)
+
+
 def coalesce_values(defaults, overrides):
     """Helm's merge of user values over chart defaults: maps merge, null removes a key."""
     if not isinstance(defaults, dict) or not isinstance(overrides, dict):

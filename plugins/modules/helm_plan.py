@@ -86,8 +86,7 @@ options:
       - Record a SHA-256 digest of the chart's files in the values as
         C(global.infernoOps.chartDigest).
       - The digest shows which chart content a release was built from, and makes a template
-        edit count as a values change, so M(kubernetes.core.helm) upgrades when this module
-        says it must.
+        edit count as a values change.
     type: bool
     default: true
   return_manifest:
@@ -115,6 +114,12 @@ notes:
   - The comparison is between what helm would apply and what helm applied last. Live objects
     edited outside helm (drift) are not compared; a helm upgrade reconciles them only for the
     fields the chart sets.
+  - Without the helm-diff plugin, M(kubernetes.core.helm) decides whether to upgrade by
+    comparing the deployed values with its O(kubernetes.core.helm#module:values_files) alone
+    when any are given, so changes in O(kubernetes.core.helm#module:release_values) or
+    O(kubernetes.core.helm#module:set_values) can go unseen. Write RV(revision_marker) to a
+    values file and pass it last; its value differs from the deployed one, so the upgrade
+    this module asks for is carried out. Plans ignore C(global.infernoOps.revision).
 """
 
 EXAMPLES = r"""
@@ -234,6 +239,13 @@ upgrade_values:
       without the secrets; includes the chart digest when O(record_chart_digest=true).
   returned: always
   type: dict
+revision_marker:
+  description:
+    - Values that record the revision an upgrade is made for, C(global.infernoOps.revision);
+      see the notes for why a values file should carry them.
+  returned: always
+  type: dict
+  sample: {global: {infernoOps: {revision: 4}}}
 chart_digest:
   description: SHA-256 of the chart's files.
   returned: always
@@ -351,7 +363,7 @@ class Planner(object):
             "status": latest["status"],
             "chart": latest["chart"],
             "app_version": latest.get("app_version") or "",
-            "values": status.get("config") or {},
+            "values": release_plan.without_revision_marker(status.get("config")),
             "manifest": status.get("manifest") or "",
         }
 
@@ -377,7 +389,7 @@ class Planner(object):
         return {
             "chart": entry["chart"],
             "app_version": entry.get("app_version") or "",
-            "values": json.loads(values) or {},
+            "values": release_plan.without_revision_marker(json.loads(values)),
             "manifest": manifest,
         }
 
@@ -460,6 +472,7 @@ class Planner(object):
             ),
             values=mask_values(computed),
             upgrade_values=upgrade_values,
+            revision_marker=release_plan.revision_marker((current["revision"] if current else 0) + 1),
             chart_digest=digest,
         )
         if self.params["return_manifest"]:

@@ -101,3 +101,16 @@ def test_mask_object_leaves_other_kinds_alone():
 def test_redact_text_replaces_longest_secret_first():
     assert redact_text("token abc and abcdef", ["abc", "abcdef"]) == f"token {MASK} and {MASK}"
     assert secret_strings({"secrets": {"A": "x", "B": "", "C": True}, "other": "y"}) == ["x"]
+
+
+def test_the_revision_marker_is_left_out_of_plans():
+    marker = release_plan.revision_marker(4)
+    assert marker == {"global": {"infernoOps": {"revision": 4}}}
+    deployed = release_plan.coalesce_values({"replicaCount": 2, "global": {"infernoOps": {"chartDigest": "sha256:x"}}},
+                                            marker)
+    assert release_plan.without_revision_marker(deployed) == {
+        "replicaCount": 2, "global": {"infernoOps": {"chartDigest": "sha256:x"}}}
+    # Maps the marker alone filled go with it; values without a marker are returned as they are.
+    assert release_plan.without_revision_marker(marker) == {}
+    assert release_plan.without_revision_marker({"global": {"other": 1}}) == {"global": {"other": 1}}
+    assert release_plan.without_revision_marker(None) == {}
