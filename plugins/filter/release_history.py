@@ -40,6 +40,22 @@ def backup_sets(snapshots):
     return lines
 
 
+def newest_ready_backup(snapshots, revision=None):
+    """The id of the newest backup set whose snapshots are all readyToUse ('' if none), only
+    among sets taken at chart ``revision`` when it is given."""
+    sets = {}
+    for item in snapshots:
+        labels = item["metadata"].get("labels") or {}
+        backup_id = labels.get("inferno.ops/backup-id")
+        if not backup_id or (revision is not None and labels.get("inferno.ops/chart-revision") != str(revision)):
+            continue
+        ready, created = sets.get(backup_id, (True, ""))
+        sets[backup_id] = (ready and bool((item.get("status") or {}).get("readyToUse")),
+                           max(created, item["metadata"].get("creationTimestamp") or ""))
+    complete = sorted((created, backup_id) for backup_id, (ready, created) in sets.items() if ready)
+    return complete[-1][1] if complete else ""
+
+
 class FilterModule(object):
     def filters(self):
-        return {"format_revision": format_revision, "backup_sets": backup_sets}
+        return {"format_revision": format_revision, "backup_sets": backup_sets, "newest_ready_backup": newest_ready_backup}

@@ -214,3 +214,43 @@ def test_backup_then_restore_round_trip(local_cluster, release, tmp_path):
     upgraded = helm(local_cluster, release, "upgrade", "inferno", "files/helm/inferno",
                     "-f", "files/helm/inferno/values-dev.yaml", "--wait")
     assert upgraded.returncode == 0, upgraded.stderr  # Helm still owns the restored claims
+
+
+def test_rollback_restores_the_volumes_backed_up_at_its_target_revision(local_cluster, release, tmp_path):
+    """An upgrade with the backup-first step, a later backup at revision 2, then a rollback
+    to revision 1 with its volumes: the claims come from the revision-1 backup."""
+    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}"]
+    upgrade = ansible_playbook("deploy.yml", *common, "-e", "inferno_backup_before_upgrade=true",
+                               kubeconfig=local_cluster.kubeconfig)
+    assert upgrade.returncode == 0, upgrade.output
+    assert history(local_cluster, release)[-1]["revision"] == 2
+    later = ansible_playbook("playbooks/backup.yml", *common, "-e", "inferno_backup_id=at-r2",
+                             kubeconfig=local_cluster.kubeconfig)
+    assert later.returncode == 0, later.output
+    pre_upgrade = {item["metadata"]["labels"]["inferno.ops/backup-id"] for item in snapshots(local_cluster, release).values()
+                   if item["metadata"]["labels"]["inferno.ops/chart-revision"] == "1"}
+    assert len(pre_upgrade) == 1, pre_upgrade
+    backup_id = pre_upgrade.pop()
+    rollback = ["playbooks/rollback.yml", *common, "-e", "inferno_lifecycle_rollback_restore_volumes=true",
+                "-e", "inferno_lifecycle_rollback_restore_wait_timeout=120"]
+
+    unconfirmed = ansible_playbook(*rollback, kubeconfig=local_cluster.kubeconfig)
+    assert unconfirmed.returncode != 0
+    assert (f"with backup {backup_id}. To confirm, name the release: -e inferno_restore_confirm=inferno. Nothing was changed"
+            in " ".join(unconfirmed.output.split())), unconfirmed.output
+    missing = ansible_playbook(*rollback, "-e", "inferno_lifecycle_rollback_backup_id=no-such-backup",
+                               "-e", "inferno_restore_confirm=inferno", kubeconfig=local_cluster.kubeconfig)
+    assert missing.returncode != 0
+    assert "No complete backup with id no-such-backup of inferno" in " ".join(missing.output.split()), missing.output
+    assert history(local_cluster, release)[-1]["revision"] == 2  # neither run changed the release
+
+    rolled = ansible_playbook(*rollback, "-e", "inferno_restore_confirm=inferno", kubeconfig=local_cluster.kubeconfig)
+    assert rolled.returncode == 0, rolled.output
+    latest = history(local_cluster, release)[-1]
+    assert (latest["revision"], latest["status"], latest["description"]) == (3, "deployed", "Rollback to 1")
+    core = client.CoreV1Api(local_cluster.api)
+    for pvc in ("inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"):
+        claim = core.read_namespaced_persistent_volume_claim(pvc, release)
+        assert claim.spec.data_source.name == f"{pvc}-{backup_id}" and claim.status.phase == "Bound"
+    deployment = client.AppsV1Api(local_cluster.api).read_namespaced_deployment("inferno", release)
+    assert deployment.status.ready_replicas == 1
