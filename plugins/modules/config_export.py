@@ -23,7 +23,8 @@ description:
     current revision and the one before, and the history.
   - Secrets are redacted by default. Keys are kept and each value is replaced by a SHA-256
     digest, in Secret objects, in the values under the chart's C(secrets) key and in the
-    manifests. O(include_secrets=true) writes the real values, in files of mode 0600.
+    manifests. O(include_secrets=true) writes the real values, in files of mode 0600, and
+    O(vault_password_file) encrypts every file that holds them with ansible-vault.
   - C(index.yaml) records the cluster, context, namespace, release, revision, time and a SHA-256
     of every file. Files whose content is unchanged are not rewritten, and when nothing changed
     the index (and its time) stays as it was, so a re-run reports C(changed=false).
@@ -39,6 +40,20 @@ options:
       - Write the real secret values (files of mode 0600) instead of digests.
     type: bool
     default: false
+  vault_password_file:
+    description:
+      - With O(include_secrets=true), encrypt the files that hold secret values (the Secrets,
+        and each revision's values and manifest) with C(ansible-vault) and this password file
+        (or vault password client script), the one you give C(ansible-playbook
+        --vault-password-file). Read them back the same way; M(ansible.builtin.copy) and the
+        C(file) lookup decrypt them when the playbook has the password.
+      - An unchanged export is not rewritten; the digests in C(index.yaml) are of the
+        decrypted content.
+    type: path
+  vault_id:
+    description:
+      - The vault id label to encrypt with (C(--vault-id <label>@<vault_password_file>)).
+    type: str
   label_selectors:
     description:
       - Label selectors for the ConfigMaps and Secrets. Default, the release's.
@@ -62,8 +77,11 @@ attributes:
 requirements:
   - kubernetes >= 24.2.0
   - helm >= 3.10 (4.x included)
+  - ansible-vault (from ansible-core, found on PATH or beside the Python running the module), for O(vault_password_file)
 notes:
   - The Helm part reads the kubeconfig through helm, so O(kubeconfig) must be a path there.
+  - To encrypt, the plain text is handed to C(ansible-vault) in a private (0700) temporary
+    folder inside O(dest), which is removed before the module returns.
 """
 
 EXAMPLES = r"""
@@ -73,6 +91,14 @@ EXAMPLES = r"""
     release_namespace: inferno-prod
     dest: /var/backups/inferno/pre-upgrade-r12/config
   register: export
+
+- name: Keep the real secret values, encrypted with the inventory's vault password
+  inferno.ops.config_export:
+    release_name: inferno
+    release_namespace: inferno-prod
+    dest: /var/backups/inferno/nightly/config
+    include_secrets: true
+    vault_password_file: ~/.vault-pass
 """
 
 RETURN = r"""
@@ -88,6 +114,11 @@ files:
   description: Every exported file, relative to O(dest), with its SHA-256.
   returned: always
   type: dict
+encrypted:
+  description: Files encrypted with ansible-vault, relative to O(dest).
+  returned: always
+  type: list
+  elements: str
 written:
   description: Files written (or, in check mode, that would be).
   returned: always
@@ -110,10 +141,12 @@ elapsed_seconds:
 import datetime
 import json
 import os
+import shutil
+import sys
 import tempfile
 import time
 
-from ansible.module_utils.common.text.converters import to_bytes
+from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible_collections.inferno.ops.plugins.module_utils import export
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     api_client,
@@ -125,6 +158,7 @@ from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
 
 PAGE = 500
 INDEX = "index.yaml"
+VAULT_HEADER = "$ANSIBLE_VAULT;"
 
 
 class Exporter(object):
@@ -137,6 +171,9 @@ class Exporter(object):
         self.list_calls = 0
         self.files = {}
         self.modes = {}
+        # Files that hold secret values when include_secrets is set: encrypted with a vault password.
+        self.secret_paths = set()
+        self.encrypting = bool(self.params["include_secrets"] and self.params["vault_password_file"])
         self.started = time.monotonic()
 
     # --- reading -----------------------------------------------------------------
@@ -175,6 +212,8 @@ class Exporter(object):
     def add(self, path, text, secret=False):
         self.files[path] = text
         self.modes[path] = 0o600 if secret or self.params["include_secrets"] else 0o644
+        if secret:
+            self.secret_paths.add(path)
 
     def build(self):
         secrets_kept = self.params["include_secrets"]
@@ -194,9 +233,10 @@ class Exporter(object):
             for name, extra in (("values.yaml", []), ("values-computed.yaml", ["--all"])):
                 values = json.loads(self.helm("get", "values", self.release, "--revision", str(revision),
                                               "--output", "json", *extra)) or {}
-                self.add(base + name, export.to_yaml(values if secrets_kept else export.redact_values(values)))
+                self.add(base + name, export.to_yaml(values if secrets_kept else export.redact_values(values)),
+                         secret=True)
             manifest = self.helm("get", "manifest", self.release, "--revision", str(revision))
-            self.add(base + "manifest.yaml", manifest if secrets_kept else export.redact_manifest(manifest))
+            self.add(base + "manifest.yaml", manifest if secrets_kept else export.redact_manifest(manifest), secret=True)
         counts = dict(configmaps=sum(1 for path in self.files if path.startswith("configmaps/")),
                       secrets=len(secrets), revisions=len(revisions))
         return current, counts
@@ -220,6 +260,61 @@ class Exporter(object):
         os.chmod(temporary, mode)
         os.rename(temporary, target)
 
+    # --- ansible-vault -------------------------------------------------------------------
+    def vault(self, action, paths):
+        """Encrypt or decrypt files in place with one ansible-vault call."""
+        ansible_module = self.module._module
+        binary = ansible_module.get_bin_path("ansible-vault", required=True,
+                                             opt_dirs=[os.path.dirname(sys.executable)])
+        password_file = self.params["vault_password_file"]
+        if self.params["vault_id"]:
+            password = ["--vault-id", "{0}@{1}".format(self.params["vault_id"], password_file)]
+            if action == "encrypt":
+                password += ["--encrypt-vault-id", self.params["vault_id"]]
+        else:
+            password = ["--vault-password-file", password_file]
+        rc, out, err = ansible_module.run_command([binary, action] + password + list(paths))
+        if rc != 0:
+            self.module.fail_json(msg="ansible-vault {0} failed in {1}: {2}{3}".format(
+                action, self.params["dest"], err.strip() or out.strip(),
+                " Use the vault password the export was encrypted with, or another dest." if action == "decrypt" else ""))
+
+    def through_vault(self, action, texts):
+        """{path: text} after ansible-vault `action`, via a private folder inside dest."""
+        if not texts:
+            return {}
+        if not os.path.isdir(self.params["dest"]):
+            os.makedirs(self.params["dest"], 0o700)
+        folder = tempfile.mkdtemp(dir=self.params["dest"], prefix=".vault-")  # mode 0700
+        try:
+            numbered = dict((path, os.path.join(folder, str(number))) for number, path in enumerate(sorted(texts)))
+            for path, temporary in numbered.items():
+                with open(temporary, "wb") as stream:
+                    stream.write(to_bytes(texts[path]))
+            self.vault(action, [numbered[path] for path in sorted(numbered)])
+            converted = {}
+            for path, temporary in numbered.items():
+                with open(temporary, "rb") as stream:
+                    converted[path] = to_text(stream.read())
+            return converted
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def existing_texts(self):
+        """What each file holds now, decrypted when it is a vault file; None when missing."""
+        texts = dict((path, self.read(path)) for path in self.files)
+        if self.encrypting:
+            sealed = dict((path, text) for path, text in texts.items() if text and text.startswith(VAULT_HEADER))
+            texts.update(self.through_vault("decrypt", sealed))
+        return texts
+
+    def needs_writing(self, path, existing):
+        if existing is None or existing != self.files[path]:
+            return True
+        # Same content, but it must end up encrypted (or no longer encrypted).
+        sealed_now = (self.read(path) or "").startswith(VAULT_HEADER)
+        return sealed_now != (self.encrypting and path in self.secret_paths)
+
     def run(self):
         with reported_api_errors(self.module, " in {0}".format(self.namespace)):
             revision, counts = self.build()
@@ -227,13 +322,15 @@ class Exporter(object):
         digests = dict((path, export.sha256_text(text)) for path, text in self.files.items())
         previous = export.yaml.safe_load(self.read(INDEX) or "{}") or {}
         old_files = previous.get("files") or {}
-        written = sorted(path for path, text in self.files.items() if self.read(path) != text)
+        existing = self.existing_texts()
+        written = sorted(path for path in self.files if self.needs_writing(path, existing[path]))
         stale = sorted(path for path in old_files if path not in self.files)
+        encrypted = sorted(self.secret_paths) if self.encrypting else []
         identity = dict(cluster=host, context=self.params.get("context") or "", namespace=self.namespace,
-                        release=self.release, revision=revision)
+                        release=self.release, revision=revision, encrypted=encrypted)
         changed = bool(written or stale) or any(previous.get(key) != value for key, value in identity.items())
         result = dict(changed=changed, dest=self.params["dest"], revision=revision, files=digests, written=written,
-                      removed=stale, counts=counts, api_list_calls=self.list_calls)
+                      removed=stale, encrypted=encrypted, counts=counts, api_list_calls=self.list_calls)
         result["elapsed_seconds"] = round(time.monotonic() - self.started, 2)
         if self.module._diff:
             result["diff"] = dict(
@@ -241,8 +338,10 @@ class Exporter(object):
                 after="".join("{0} {1}\n".format(path, digests[path]) for path in sorted(digests)))
         if self.module.check_mode or not changed:
             return result
+        sealed = self.through_vault("encrypt", dict(
+            (path, self.files[path]) for path in written if path in encrypted))
         for path in written:
-            self.write(path, self.files[path], self.modes[path])
+            self.write(path, sealed.get(path, self.files[path]), self.modes[path])
         for path in stale:
             target = os.path.join(self.params["dest"], path)
             if os.path.isfile(target):
@@ -260,10 +359,17 @@ def main():
             release_namespace=dict(type="str", required=True, aliases=["namespace"]),
             dest=dict(type="path", required=True),
             include_secrets=dict(type="bool", default=False),
+            vault_password_file=dict(type="path", no_log=False),
+            vault_id=dict(type="str"),
             label_selectors=dict(type="list", elements="str", default=[]),
             binary_path=dict(type="path"),
         )
     )
+    if module.params["vault_password_file"] and not module.params["include_secrets"]:
+        module.fail_json(msg="vault_password_file encrypts the real secret values, which are exported only with "
+                             "include_secrets=true; without it the export holds digests and needs no encryption.")
+    if module.params["vault_id"] and not module.params["vault_password_file"]:
+        module.fail_json(msg="vault_id labels the password in vault_password_file: give vault_password_file too.")
     module.exit_json(**Exporter(module).run())
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import subprocess
 
 import pytest
 import yaml
 
-from .playbooks import KNOWN_SECRET, helm, module_task
+from .playbooks import KNOWN_SECRET, VENV_BIN, helm, module_task
 
 
 @pytest.fixture
@@ -79,3 +80,40 @@ def test_check_mode_writes_nothing_and_include_secrets_keeps_them_private(local_
     assert base64.b64decode(secret["data"]["OAUTH2_CLIENT_SECRET"]).decode() == KNOWN_SECRET
     assert all(oct(path.stat().st_mode & 0o777) == "0o600" for path in dest.rglob("*.yaml") if path.name != "index.yaml")
     assert KNOWN_SECRET not in run.output
+
+
+def test_include_secrets_can_be_encrypted_with_ansible_vault(local_cluster, release, tmp_path):
+    dest, password = tmp_path / "export", tmp_path / "vault-password"
+    password.write_text("correct horse battery staple\n")
+    run, result = export(local_cluster, release, tmp_path, dest, include_secrets=True, vault_password_file=str(password))
+    assert result["changed"] is True, result
+    assert "secrets/inferno-secrets.yaml" in result["encrypted"]
+    assert {path for path in result["encrypted"] if path.startswith("helm/")} == {
+        f"helm/revision-{revision}/{name}" for revision in (1, 2)
+        for name in ("values.yaml", "values-computed.yaml", "manifest.yaml")}
+    encoded = base64.b64encode(KNOWN_SECRET.encode()).decode()
+    for path in dest.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert KNOWN_SECRET not in text and encoded not in text, path
+            relative = str(path.relative_to(dest))
+            assert text.startswith("$ANSIBLE_VAULT;1.1;AES256\n") == (relative in result["encrypted"]), relative
+    assert KNOWN_SECRET not in run.output and encoded not in run.output
+    opened = subprocess.run([str(VENV_BIN / "ansible-vault"), "view", "--vault-password-file", str(password),
+                             str(dest / "secrets/inferno-secrets.yaml")], capture_output=True, text=True, check=True)
+    assert base64.b64decode(yaml.safe_load(opened.stdout)["data"]["OAUTH2_CLIENT_SECRET"]).decode() == KNOWN_SECRET
+    index = yaml.safe_load((dest / "index.yaml").read_text())
+    assert index["encrypted"] == result["encrypted"]
+    assert index["files"]["secrets/inferno-secrets.yaml"] == hashlib.sha256(opened.stdout.encode()).hexdigest()
+
+    before = {path: path.read_bytes() for path in dest.rglob("*.yaml")}
+    again = export(local_cluster, release, tmp_path, dest, include_secrets=True, vault_password_file=str(password))[1]
+    assert again["changed"] is False and again["written"] == [], again
+    assert {path: path.read_bytes() for path in dest.rglob("*.yaml")} == before  # not even re-encrypted
+    assert not list(dest.glob(".vault-*"))  # the private work folder is gone
+
+    password.write_text("another password\n")
+    wrong = export(local_cluster, release, tmp_path, dest, include_secrets=True, vault_password_file=str(password))[1]
+    assert wrong["failed"] is True and "Use the vault password the export was encrypted with" in wrong["msg"]
+    needless = export(local_cluster, release, tmp_path, tmp_path / "other", vault_password_file=str(password))[1]
+    assert needless["failed"] is True and "exported only with include_secrets=true" in needless["msg"]
