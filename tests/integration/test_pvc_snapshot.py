@@ -3,6 +3,7 @@ the real ansible-playbook: all claims at once, re-runs, fail-fast errors, deleti
 
 from __future__ import annotations
 
+import base64
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,7 +12,7 @@ import yaml
 from kubernetes import client
 
 from .kube import eventually
-from .playbooks import ansible_playbook, helm, history, module_task
+from .playbooks import KNOWN_SECRET, ansible_playbook, helm, history, module_task
 
 GROUP, VERSION = "snapshot.storage.k8s.io", "v1"
 QUOTA_ERROR = "rpc error: code = ResourceExhausted desc = snapshot count reaches the configured maximum (100)"
@@ -214,6 +215,37 @@ def test_backup_then_restore_round_trip(local_cluster, release, tmp_path):
     upgraded = helm(local_cluster, release, "upgrade", "inferno", "files/helm/inferno",
                     "-f", "files/helm/inferno/values-dev.yaml", "--wait")
     assert upgraded.returncode == 0, upgraded.stderr  # Helm still owns the restored claims
+
+
+def test_a_vault_encrypted_backup_restores_its_secrets(local_cluster, release, tmp_path):
+    """backup.yml with include_secrets and a vault password: the export holds no plain
+    secret; restore.yml, run with the same --vault-password-file, puts the value back."""
+    core = client.CoreV1Api(local_cluster.api)
+    encoded = base64.b64encode(KNOWN_SECRET.encode()).decode()
+    core.patch_namespaced_secret("inferno-secrets", release, {"data": {"OAUTH2_CLIENT_SECRET": encoded}})
+    password = tmp_path / "vault-password"
+    password.write_text("restore me\n")
+    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}"]
+    backup = ansible_playbook("playbooks/backup.yml", *common, "-e", "inferno_backup_id=sealed",
+                              "-e", "inferno_backup_include_secrets=true",
+                              "-e", f"inferno_backup_vault_password_file={password}", kubeconfig=local_cluster.kubeconfig)
+    assert backup.returncode == 0, backup.output
+    exported = tmp_path / "dev/inferno/sealed/config"
+    assert (exported / "secrets/inferno-secrets.yaml").read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
+    assert not any(KNOWN_SECRET in path.read_text() or encoded in path.read_text()
+                   for path in exported.rglob("*") if path.is_file())
+    core.patch_namespaced_secret("inferno-secrets", release, {"data": {"OAUTH2_CLIENT_SECRET": "cm90YXRlZA=="}})
+
+    restore = ["playbooks/restore.yml", *common, "-e", "inferno_restore_backup_id=sealed",
+               "-e", "inferno_restore_volumes=false"]
+    locked = ansible_playbook(*restore, kubeconfig=local_cluster.kubeconfig)
+    assert locked.returncode != 0, locked.output
+    assert "Run the restore with the password the backup used: --vault-password-file" in " ".join(locked.output.split())
+    restored = ansible_playbook(*restore, "--vault-password-file", str(password), kubeconfig=local_cluster.kubeconfig)
+    assert restored.returncode == 0, restored.output
+    assert core.read_namespaced_secret("inferno-secrets", release).data["OAUTH2_CLIENT_SECRET"] == encoded
+    for output in (backup.output, locked.output, restored.output):
+        assert KNOWN_SECRET not in output and encoded not in output
 
 
 def test_rollback_restores_the_volumes_backed_up_at_its_target_revision(local_cluster, release, tmp_path):
