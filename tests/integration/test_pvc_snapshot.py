@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import pytest
 import yaml
@@ -197,6 +198,9 @@ def test_backup_then_restore_round_trip(local_cluster, release, tmp_path):
         assert restored.spec.data_source.name == f"{pvc}-trip" and restored.status.phase == "Bound"
         assert "app.kubernetes.io/instance" not in restored.metadata.labels  # not taken for the release's own
         assert claims[pvc].spec.data_source is None  # the original is untouched
+    again = ansible_playbook("playbooks/restore.yml", *common, "-e", "inferno_restore_backup_id=trip",
+                             kubeconfig=local_cluster.kubeconfig)
+    assert again.returncode == 0 and again.changed() == 0, again.output  # restored already: nothing to do
 
     refused = ansible_playbook("playbooks/restore.yml", *common, "-e", "inferno_restore_backup_id=trip",
                                "-e", "inferno_restore_mode=in_place", kubeconfig=local_cluster.kubeconfig)
@@ -215,6 +219,79 @@ def test_backup_then_restore_round_trip(local_cluster, release, tmp_path):
     upgraded = helm(local_cluster, release, "upgrade", "inferno", "files/helm/inferno",
                     "-f", "files/helm/inferno/values-dev.yaml", "--wait")
     assert upgraded.returncode == 0, upgraded.stderr  # Helm still owns the restored claims
+
+
+def deny_claims_from_snapshots(cluster, namespace) -> Callable[[], None]:
+    """Fault injection: an admission policy that refuses claims restored from a snapshot in
+    `namespace` (as a policy engine might). Returns the function that lifts it."""
+    admission = client.AdmissionregistrationV1Api(cluster.api)
+    name = f"deny-restores-{namespace}"[:63]
+    admission.create_validating_admission_policy({
+        "metadata": {"name": name},
+        "spec": {"failurePolicy": "Fail",
+                 "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                                         "resources": ["persistentvolumeclaims"]}]},
+                 "validations": [{"expression": "!has(object.spec.dataSource)",
+                                  "message": "claims restored from snapshots are refused here"}]}})
+    admission.create_validating_admission_policy_binding({
+        "metadata": {"name": name},
+        "spec": {"policyName": name, "validationActions": ["Deny"],
+                 "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}}})
+    probe = {"metadata": {"name": "probe"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+        "dataSource": {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "probe"}}}
+
+    def refused() -> bool:
+        try:
+            client.CoreV1Api(cluster.api).create_namespaced_persistent_volume_claim(namespace, probe, dry_run="All")
+            return False
+        except client.ApiException as error:
+            return error.status in (400, 403, 422)
+
+    eventually(refused, what="the admission policy to take effect")
+
+    def lift() -> None:
+        admission.delete_validating_admission_policy_binding(name)
+        admission.delete_validating_admission_policy(name)
+        eventually(lambda: not refused(), what="the admission policy to be lifted")
+
+    return lift
+
+
+def test_an_in_place_restore_stopped_half_way_is_finished_by_running_it_again(local_cluster, release, tmp_path):
+    """An admission policy refuses the restored claims after the originals were deleted: the
+    run fails saying the release is at 0 and how to finish; once the policy is lifted, the
+    same restore recreates the claims and brings the recorded replicas back."""
+    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}",
+              "-e", "inferno_restore_wait_timeout=120"]
+    backup = ansible_playbook("playbooks/backup.yml", *common, "-e", "inferno_backup_id=half",
+                              kubeconfig=local_cluster.kubeconfig)
+    assert backup.returncode == 0, backup.output
+    restore = ["playbooks/restore.yml", *common, "-e", "inferno_restore_backup_id=half", "-e", "inferno_restore_mode=in_place",
+               "-e", "inferno_restore_confirm=inferno", "-e", "inferno_restore_config=false"]
+    lift = deny_claims_from_snapshots(local_cluster, release)
+    try:
+        stopped = ansible_playbook(*restore, kubeconfig=local_cluster.kubeconfig)
+    finally:
+        lift()
+    assert stopped.returncode != 0, stopped.output
+    message = " ".join(stopped.output.split())
+    assert "Restoring the claims of inferno from backup half stopped:" in message, stopped.output
+    assert "claims restored from snapshots are refused here" in message
+    assert "inferno.ops/replicas-before-restore annotation" in message and "run the same restore again" in message
+    apps, core = client.AppsV1Api(local_cluster.api), client.CoreV1Api(local_cluster.api)
+    deployment = apps.read_namespaced_deployment("inferno", release)
+    assert deployment.spec.replicas == 0
+    assert deployment.metadata.annotations["inferno.ops/replicas-before-restore"] == "1"
+
+    finished = ansible_playbook(*restore, kubeconfig=local_cluster.kubeconfig)
+    assert finished.returncode == 0, finished.output
+    for pvc in ("inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"):
+        claim = core.read_namespaced_persistent_volume_claim(pvc, release)
+        assert claim.spec.data_source.name == f"{pvc}-half" and claim.status.phase == "Bound"
+    deployment = apps.read_namespaced_deployment("inferno", release)
+    assert deployment.spec.replicas == 1 and deployment.status.ready_replicas == 1
+    assert "inferno.ops/replicas-before-restore" not in (deployment.metadata.annotations or {})
 
 
 def test_a_vault_encrypted_backup_restores_its_secrets(local_cluster, release, tmp_path):
