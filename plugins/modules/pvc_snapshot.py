@@ -182,6 +182,7 @@ created_seconds:
 
 import calendar
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.inferno.ops.plugins.module_utils import snapshots as logic
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
@@ -193,6 +194,10 @@ from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     k8s_module,
     reported_api_errors,
 )
+
+
+# Creates in flight at once: the snapshots' points in time stay close even for many claims.
+CREATE_CONCURRENCY = 10
 
 
 class Snapshotter(object):
@@ -304,19 +309,40 @@ class Snapshotter(object):
             result["snapshots"] = [dict(name=name, pvc=pvc, readyToUse=name in existing and bool(
                 (existing[name].get("status") or {}).get("readyToUse"))) for name, pvc, _body in wanted]
             return result
-        for name, _pvc, body in to_create:  # all at once: no waiting between claims
-            try:
-                self.custom.create_namespaced_custom_object(logic.GROUP, logic.VERSION, self.namespace, "volumesnapshots", body)
-            except ApiException as error:
-                if error.status == 409:
-                    continue  # created meanwhile by an earlier, interrupted run of the same backup id
-                hint = logic.classify_error(api_error_text(error))
-                self.fail("Creating VolumeSnapshot {0} was refused: {1}{2}".format(
-                    name, api_error_text(error), " " + hint if hint else ""))
-            self.requested.append(name)
+        self.create_all([body for _name, _pvc, body in to_create])
         result["created_seconds"] = round(time.monotonic() - self.started, 2)
         result["snapshots"] = self.wait_ready([(name, pvc) for name, pvc, _body in wanted])
         return result
+
+    def create_one(self, body):
+        """Create one VolumeSnapshot; returns (name, the exception or None). 409 means an earlier run made it."""
+        try:
+            self.custom.create_namespaced_custom_object(logic.GROUP, logic.VERSION, self.namespace, "volumesnapshots", body)
+        except ApiException as error:
+            if error.status != 409:  # 409: created by an earlier, interrupted run of the same backup id
+                return body["metadata"]["name"], error
+        except Exception as error:  # pylint: disable=broad-except  # re-raised after the others are counted
+            return body["metadata"]["name"], error
+        return body["metadata"]["name"], None
+
+    def create_all(self, bodies):
+        """Every create at once, CREATE_CONCURRENCY in flight, without waiting between claims."""
+        if not bodies:
+            return
+        pool = ThreadPoolExecutor(max_workers=min(CREATE_CONCURRENCY, len(bodies)))
+        try:
+            outcomes = list(pool.map(self.create_one, bodies))
+        finally:
+            pool.shutdown()
+        self.requested = sorted(set(self.requested) | set(name for name, error in outcomes if error is None))
+        for name, error in outcomes:
+            if isinstance(error, ApiException):
+                hint = logic.classify_error(api_error_text(error))
+                self.fail("Creating VolumeSnapshot {0} was refused: {1}{2}".format(
+                    name, api_error_text(error), " " + hint if hint else ""))
+        for _name, error in outcomes:
+            if error is not None:
+                raise error  # unreachable API and the like: reported with how to finish the backup
 
     def wait_ready(self, wanted):
         done = {}

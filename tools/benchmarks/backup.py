@@ -3,8 +3,9 @@
     python -m tools.benchmarks.backup [--pvcs 1,10,50] [--configmaps 1000]
 
 - Snapshot wall time: inferno.ops.pvc_snapshot over 1, 10 and 50 Bound claims (simulated
-  CSI), as the module measures it (start to last snapshot ready) and as the whole
-  ansible-playbook run takes. Goal: 50 claims <= 2x one claim.
+  CSI), as the module measures it (start to last snapshot ready; it polls, every 0.5 s at
+  first), as a watch in this process sees it on the cluster (first snapshot created to last
+  one ready), and as the whole ansible-playbook run takes. Goal: 50 claims <= 2x one claim.
 - Export: inferno.ops.config_export of a release with --configmaps extra ConfigMaps.
   Goal: <= 5 s; the number of Kubernetes list requests is reported.
 """
@@ -18,10 +19,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
+from urllib3.exceptions import ProtocolError
 
 from tools.local_cluster.cluster import LocalCluster
 
@@ -67,6 +70,44 @@ def make_claims(core: client.CoreV1Api, namespace: str, release: str, count: int
     sys.exit(f"{count} claims of {release} did not bind within 120 s")
 
 
+class SnapshotWatch:
+    """Watches a release's VolumeSnapshots from this process: when the first was created and
+    when each became readyToUse (monotonic seconds), independent of the module's polling."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, release: str):
+        self.custom = client.CustomObjectsApi(api)
+        self.namespace, self.selector = namespace, f"app.kubernetes.io/instance={release}"
+        self.first_created: float | None = None
+        self.ready: dict[str, float] = {}
+        self.watch = watch.Watch()
+        version = self.custom.list_namespaced_custom_object(
+            "snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots", label_selector=self.selector)["metadata"]["resourceVersion"]
+        self.thread = threading.Thread(target=self.run, args=(version,), daemon=True)
+        self.thread.start()
+
+    def run(self, version: str) -> None:
+        try:
+            for event in self.watch.stream(self.custom.list_namespaced_custom_object, "snapshot.storage.k8s.io", "v1",
+                                           self.namespace, "volumesnapshots", label_selector=self.selector,
+                                           resource_version=version, timeout_seconds=600):
+                seen = time.monotonic()
+                if event["type"] == "ADDED" and self.first_created is None:
+                    self.first_created = seen
+                name = event["object"]["metadata"]["name"]
+                if (event["object"].get("status") or {}).get("readyToUse") and name not in self.ready:
+                    self.ready[name] = seen
+        except ProtocolError:  # the connection closed by stop(); the figures are in already
+            pass
+
+    def seconds(self, count: int) -> float:
+        """First created to last ready, once `count` snapshots are ready."""
+        deadline = time.monotonic() + 30
+        while len(self.ready) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.watch.stop()
+        return round(max(self.ready.values()) - self.first_created, 2)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pvcs", default="1,10,50", help="claim counts to snapshot (default 1,10,50)")
@@ -82,7 +123,8 @@ def main() -> int:
     try:
         kubeconfig = cluster.up()["kubeconfig"]
         env["KUBECONFIG"] = kubeconfig
-        core = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+        api = config.new_client_from_config(config_file=kubeconfig)
+        core = client.CoreV1Api(api)
         namespace = "bench"
         core.create_namespace({"metadata": {"name": namespace}})
         connection = {"kubeconfig": kubeconfig, "release_namespace": namespace}
@@ -90,12 +132,14 @@ def main() -> int:
             release = f"claims{count}"
             make_claims(core, namespace, release, count)
             task = {"inferno.ops.pvc_snapshot": {**connection, "release_name": release, "backup_id": "bench"}}
+            observer = SnapshotWatch(api, namespace, release)
             wall, result = play(task, env, root)
             ready = max(item["elapsed_seconds"] for item in result["snapshots"])
             figures["snapshots"][count] = {"module_seconds": ready, "requested_seconds": result["created_seconds"],
-                                           "playbook_seconds": round(wall, 2)}
-            print(f"{count:>3} claim(s): all requested after {result['created_seconds']:.1f} s, all ready after "
-                  f"{ready:.1f} s (module), playbook {wall:.1f} s", file=sys.stderr)
+                                           "cluster_seconds": observer.seconds(count), "playbook_seconds": round(wall, 2)}
+            print(f"{count:>3} claim(s): all requested after {result['created_seconds']:.2f} s, all ready after "
+                  f"{ready:.1f} s (module), {figures['snapshots'][count]['cluster_seconds']:.2f} s (cluster), "
+                  f"playbook {wall:.1f} s", file=sys.stderr)
 
         installed = subprocess_run([str(VENV_BIN / "helm"), "install", "exported", "files/helm/inferno", "-n", namespace,
                                     "-f", "files/helm/inferno/values-dev.yaml"], env)
@@ -118,15 +162,20 @@ def main() -> int:
 
     one, most = figures["snapshots"][counts[0]], figures["snapshots"][counts[-1]]
     ratio = most["module_seconds"] / max(one["module_seconds"], 0.1)
-    print(f"{'claims':>6}  {'requested s':>11}  {'ready s':>7}  {'playbook s':>10}")
+    cluster_ratio = most["cluster_seconds"] / max(one["cluster_seconds"], 0.01)
+    print(f"{'claims':>6}  {'requested s':>11}  {'ready s (module)':>16}  {'ready s (cluster)':>17}  {'playbook s':>10}")
     for count, row in figures["snapshots"].items():
-        print(f"{count:>6}  {row['requested_seconds']:11.2f}  {row['module_seconds']:7.1f}  {row['playbook_seconds']:10.1f}")
-    print(f"{counts[-1]} vs {counts[0]} claims: {ratio:.2f}x (goal <= 2x) {'PASS' if ratio <= 2 else 'MISS'}")
+        print(f"{count:>6}  {row['requested_seconds']:11.2f}  {row['module_seconds']:16.1f}  {row['cluster_seconds']:17.2f}"
+              f"  {row['playbook_seconds']:10.1f}")
+    print(f"{counts[-1]} vs {counts[0]} claims, module: {ratio:.2f}x (goal <= 2x) {'PASS' if ratio <= 2 else 'MISS'}"
+          " (its 0.5 s poll bounds the one-claim time from below)")
+    print(f"{counts[-1]} vs {counts[0]} claims, cluster: {cluster_ratio:.2f}x (goal <= 2x) "
+          f"{'PASS' if cluster_ratio <= 2 else 'MISS'}")
     for attempt, row in figures["export"].items():
         mark = "PASS" if row["module_seconds"] <= 5 else "MISS"
         print(f"export {attempt}: {row['configmaps']} ConfigMaps in {row['module_seconds']:.2f} s (goal <= 5 s) {mark}, "
               f"{row['api_list_calls']} list calls, changed={row['changed']}, playbook {row['playbook_seconds']:.1f} s")
-    print(json.dumps({"ratio_50_vs_1": round(ratio, 2), **figures}))
+    print(json.dumps({"ratio_50_vs_1": round(ratio, 2), "cluster_ratio_50_vs_1": round(cluster_ratio, 2), **figures}))
     return 0
 
 

@@ -9,6 +9,9 @@ PersistentVolumeClaim it:
 - marks the content and then the snapshot ready: readyToUse, creationTime, restoreSize
   (the source claim's capacity) and boundVolumeSnapshotContentName.
 
+Like the real snapshot-controller and csi-snapshotter (`--worker-threads`, default 10), it
+works on up to WORKERS snapshots at a time; one snapshot is never worked on twice at once.
+
 Failure injection: a snapshot annotated
     inferno.ops/simulate-snapshot-error: "<message>"
 gets status.error {message, time} and readyToUse false, as a failing CSI driver reports it,
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
@@ -30,6 +35,8 @@ FAILURE_ANNOTATION = "inferno.ops/simulate-snapshot-error"
 # The simulated CSI driver: the StorageClass, the VolumeSnapshotClass and the stages use this name.
 DRIVER = "simulated.csi.inferno.ops"
 RESYNC_SECONDS = 2.0
+# The external-snapshotter's default --worker-threads.
+WORKERS = 10
 
 log = logging.getLogger("snapshots")
 
@@ -44,6 +51,32 @@ class SnapshotSimulator:
     def __init__(self, api_client: client.ApiClient):
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
+        self.workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="snapshot-worker")
+        self.busy: set[tuple[str, str]] = set()  # snapshots a worker has now
+        self.busy_lock = threading.Lock()
+
+    def submit(self, snapshot: dict) -> None:
+        """Hand a snapshot to a free worker; if one has it already, the next resync sees any change."""
+        meta = snapshot["metadata"]
+        if meta.get("deletionTimestamp") or (snapshot.get("status") or {}).get("readyToUse"):
+            return
+        key = (meta["namespace"], meta["name"])
+        with self.busy_lock:
+            if key in self.busy:
+                return
+            self.busy.add(key)
+        self.workers.submit(self._work, key, snapshot)
+
+    def _work(self, key: tuple[str, str], snapshot: dict) -> None:
+        try:
+            self.reconcile(snapshot)
+        except ApiException as error:
+            log.warning("snapshot %s/%s: API error %s: %s (retried at the next resync)", *key, error.status, error.reason)
+        except Exception as error:  # pylint: disable=broad-exception-caught  # keep the worker alive
+            log.warning("snapshot %s/%s: %s: %s (retried at the next resync)", *key, type(error).__name__, error)
+        finally:
+            with self.busy_lock:
+                self.busy.discard(key)
 
     def content_name(self, snapshot: dict) -> str:
         return f"snapcontent-{snapshot['metadata']['uid']}"
@@ -146,7 +179,7 @@ class SnapshotSimulator:
         """Reconcile every snapshot; returns the list's resourceVersion for the following watch."""
         listing = self.custom.list_cluster_custom_object(GROUP, VERSION, "volumesnapshots")
         for snapshot in listing["items"]:
-            self.reconcile(snapshot)
+            self.submit(snapshot)
         self.delete_orphaned_contents()
         return listing["metadata"]["resourceVersion"]
 
@@ -160,7 +193,7 @@ class SnapshotSimulator:
                                               timeout_seconds=int(RESYNC_SECONDS) + 1)
                 for event in stream:
                     if event["type"] in ("ADDED", "MODIFIED"):
-                        self.reconcile(event["object"])
+                        self.submit(event["object"])
             except ApiException as error:
                 log.warning("API error %s: %s", error.status, error.reason)
                 time.sleep(RESYNC_SECONDS)
@@ -181,4 +214,7 @@ def quantity_bytes(quantity: str) -> int:
 
 def main(kubeconfig: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    SnapshotSimulator(config.new_client_from_config(config_file=kubeconfig)).run()
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    configuration.connection_pool_maxsize = WORKERS + 2  # the workers and the watch
+    SnapshotSimulator(client.ApiClient(configuration)).run()
