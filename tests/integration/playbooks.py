@@ -7,13 +7,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from tests.chart.rendering import REPO, helm_binary
+from tools.task_playbook import write_task_playbook
 
 VENV_BIN = Path(sys.executable).parent
 HELM4 = REPO / ".venv" / "opt" / "helm-v4.1.4" / "helm"
@@ -53,13 +53,8 @@ def ansible_playbook(playbook: str, *args: str, kubeconfig: Path | None = None, 
 def module_task(module: str, options: dict, workdir: Path, check: bool = False) -> tuple[Run, dict]:
     """Run one task of a module through ansible-playbook on localhost; return the run and the
     registered result (failures are registered too, so tests can assert on them)."""
-    result_file = workdir / f"result-{time.monotonic_ns()}.json"
-    task = {"name": f"Run {module}", "register": "result", "ignore_errors": True, module: options}
-    save = {"name": "Save the result", "check_mode": False,
-            "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)}}
-    playbook = workdir / "module-task.yml"
-    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [task, save],
-                                     "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"}}]))
+    playbook, result_file = write_task_playbook(
+        workdir, {"name": f"Run {module}", "ignore_errors": True, module: options})
     run = ansible_playbook(str(playbook), *(["--check", "--diff"] if check else []), "-v", "-i", "localhost,",
                            "-c", "local")
     assert run.returncode == 0, run.output
@@ -71,8 +66,9 @@ def extra_vars(**variables) -> list[str]:
 
 
 def helm(cluster, namespace: str, *args: str, binary: str | None = None) -> subprocess.CompletedProcess:
+    """Run helm from the repository root against the cluster, in `namespace`."""
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    return subprocess.run([binary or helm_binary(), *args, "-n", namespace], env=env, capture_output=True,
+    return subprocess.run([binary or helm_binary(), *args, "-n", namespace], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=300, check=False)
 
 

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 from kubernetes import client
 
-from tests.chart.rendering import REPO, helm_binary
-
-
-def helm(cluster, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    return subprocess.run([helm_binary(), *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+from .playbooks import helm
 
 
 def test_notes_explain_what_the_cluster_cannot_take(local_cluster):
-    result = helm(local_cluster, "install", "inferno", "./files/helm/inferno", "-f",
-                  "files/helm/inferno/values-prod.yaml", "-n", "inferno-prod", "--create-namespace",
-                  "--dry-run=server")
+    result = helm(local_cluster, "inferno-prod", "install", "inferno", "./files/helm/inferno", "-f",
+                  "files/helm/inferno/values-prod.yaml", "--create-namespace", "--dry-run=server")
     assert result.returncode == 0, result.stderr
     notes = result.stdout[result.stdout.index("NOTES:"):]
     assert "kubectl -n inferno-prod port-forward svc/inferno 8000:8000" in notes
@@ -29,9 +19,8 @@ def test_notes_explain_what_the_cluster_cannot_take(local_cluster):
 
 
 def test_staging_profile_installs_and_becomes_ready(local_cluster):
-    result = helm(local_cluster, "install", "inferno", "./files/helm/inferno", "-f",
-                  "files/helm/inferno/values-staging.yaml", "-n", "inferno-staging", "--create-namespace",
-                  "--wait", "--timeout", "3m")
+    result = helm(local_cluster, "inferno-staging", "install", "inferno", "./files/helm/inferno", "-f",
+                  "files/helm/inferno/values-staging.yaml", "--create-namespace", "--wait", "--timeout", "3m")
     assert result.returncode == 0, result.stderr
     apps, core = client.AppsV1Api(local_cluster.api), client.CoreV1Api(local_cluster.api)
     assert apps.read_namespaced_deployment("inferno", "inferno-staging").status.ready_replicas == 2
@@ -42,7 +31,7 @@ def test_staging_profile_installs_and_becomes_ready(local_cluster):
         ("inferno-cache-pvc", "Bound"), ("inferno-models-pvc", "Bound"), ("inferno-queue-pvc", "Bound")]
 
     # Uninstalling keeps the claims (helm.sh/resource-policy: keep): no data is lost.
-    result = helm(local_cluster, "uninstall", "inferno", "-n", "inferno-staging", "--wait")
+    result = helm(local_cluster, "inferno-staging", "uninstall", "inferno", "--wait")
     assert result.returncode == 0, result.stderr
     assert "These resources were kept due to the resource policy" in result.stdout
     remaining = core.list_namespaced_persistent_volume_claim("inferno-staging").items

@@ -27,6 +27,7 @@ from kubernetes import client, config, watch
 from urllib3.exceptions import ProtocolError
 
 from tools.local_cluster.cluster import LocalCluster
+from tools.task_playbook import write_task_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -34,13 +35,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 
 def play(task: dict, env: dict, workdir: Path) -> tuple[float, dict]:
     """Run one module task through ansible-playbook; return the wall time and the task result."""
-    result_file = workdir / f"result-{time.monotonic_ns()}.json"
-    save = {"name": "Save the result",
-            "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)}}
-    playbook = workdir / "bench.yml"
-    tasks = [{**task, "register": "result"}, save]
-    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks,
-                                     "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"}}]))
+    playbook, result_file = write_task_playbook(workdir, task)
     started = time.monotonic()
     done = subprocess_run([str(VENV_BIN / "ansible-playbook"), str(playbook), "-i", "localhost,", "-c", "local"], env)
     seconds = time.monotonic() - started
