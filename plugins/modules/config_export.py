@@ -79,7 +79,9 @@ requirements:
   - helm >= 3.10 (4.x included)
   - ansible-vault (from ansible-core, found on PATH or beside the Python running the module), for O(vault_password_file)
 notes:
-  - The Helm part reads the kubeconfig through helm, so O(kubeconfig) must be a path there.
+  - The Helm part runs helm with the same connection options, translated as
+    M(kubernetes.core.helm) does; options helm has no equivalent for (proxies, impersonation)
+    reach only the Kubernetes API part.
   - To encrypt, the plain text is handed to C(ansible-vault) in a private (0700) temporary
     folder inside O(dest), which is removed before the module returns.
 """
@@ -147,6 +149,7 @@ import tempfile
 import time
 
 from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
 from ansible_collections.inferno.ops.plugins.module_utils import export
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     api_client,
@@ -169,6 +172,7 @@ class Exporter(object):
         self.namespace = self.params["release_namespace"]
         self.release = self.params["release_name"]
         self.list_calls = 0
+        self.helm_runner = None
         self.files = {}
         self.modes = {}
         # Files that hold secret values when include_secrets is set: encrypted with a vault password.
@@ -195,14 +199,12 @@ class Exporter(object):
         return sorted(objects, key=lambda obj: obj["metadata"]["name"])
 
     def helm(self, *args):
-        ansible_module = self.module._module  # AnsibleK8SModule wraps it
-        binary = self.params["binary_path"] or ansible_module.get_bin_path("helm", required=True)
-        environ = {"HELM_NAMESPACE": self.namespace}
-        if isinstance(self.params.get("kubeconfig"), str):
-            environ["KUBECONFIG"] = self.params["kubeconfig"]
-        if self.params.get("context"):
-            environ["HELM_KUBECONTEXT"] = self.params["context"]
-        rc, out, err = ansible_module.run_command([binary] + list(args), environ_update=environ)
+        """Run helm with kubernetes.core's translation of the connection options (a kubeconfig
+        path or dict, context, host, api_key, ca_cert, validate_certs) into helm's environment."""
+        if self.helm_runner is None:
+            self.helm_runner = AnsibleHelmModule(module=self.module._module)  # AnsibleK8SModule wraps it
+        rc, out, err = self.helm_runner.run_helm_command([self.helm_runner.get_helm_binary()] + list(args),
+                                                         fails_on_error=False)
         if rc != 0:
             self.module.fail_json(msg="helm {0} failed for release {1} in {2}: {3}".format(
                 args[0] if args[0] != "get" else "get " + args[1], self.release, self.namespace, err.strip()))

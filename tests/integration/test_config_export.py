@@ -117,3 +117,13 @@ def test_include_secrets_can_be_encrypted_with_ansible_vault(local_cluster, rele
     assert wrong["failed"] is True and "Use the vault password the export was encrypted with" in wrong["msg"]
     needless = export(local_cluster, release, tmp_path, tmp_path / "other", vault_password_file=str(password))[1]
     assert needless["failed"] is True and "exported only with include_secrets=true" in needless["msg"]
+
+
+def test_export_takes_the_kubeconfig_as_a_dict(local_cluster, release, tmp_path):
+    """Both the API part and the helm part of the export connect with an in-memory kubeconfig."""
+    kubeconfig = yaml.safe_load(local_cluster.kubeconfig.read_text())
+    result = module_task("inferno.ops.config_export", {"kubeconfig": kubeconfig, "release_name": "inferno",
+                                                       "release_namespace": release, "dest": str(tmp_path / "export")},
+                         tmp_path)[1]
+    assert not result.get("failed"), result
+    assert result["revision"] == 2 and "helm/revision-2/manifest.yaml" in result["files"]
