@@ -151,6 +151,7 @@ import time
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
 from ansible_collections.inferno.ops.plugins.module_utils import export
+from ansible_collections.inferno.ops.plugins.module_utils.release_options import release_options
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     api_client,
     client,
@@ -356,16 +357,14 @@ class Exporter(object):
 
 def main():
     module = k8s_module(
-        connection_argument_spec(
-            release_name=dict(type="str", required=True, aliases=["name"]),
-            release_namespace=dict(type="str", required=True, aliases=["namespace"]),
+        connection_argument_spec(**release_options(
             dest=dict(type="path", required=True),
             include_secrets=dict(type="bool", default=False),
             vault_password_file=dict(type="path", no_log=False),
             vault_id=dict(type="str"),
             label_selectors=dict(type="list", elements="str", default=[]),
             binary_path=dict(type="path"),
-        )
+        ))
     )
     if module.params["vault_password_file"] and not module.params["include_secrets"]:
         module.fail_json(msg="vault_password_file encrypts the real secret values, which are exported only with "

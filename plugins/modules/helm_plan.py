@@ -266,6 +266,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
 from ansible_collections.kubernetes.core.plugins.module_utils.helm_args_common import HELM_AUTH_ARG_SPEC
 from ansible_collections.inferno.ops.plugins.module_utils import release_plan
+from ansible_collections.inferno.ops.plugins.module_utils.release_options import release_options
 from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
     mask_values,
     redact_text,
@@ -275,11 +276,10 @@ from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
 
 def argument_spec():
     spec = dict(HELM_AUTH_ARG_SPEC)
+    spec.update(release_options())
     spec.update(
         chart_ref=dict(type="path"),
         rollback_to=dict(type="int"),
-        release_name=dict(type="str", required=True, aliases=["name"]),
-        release_namespace=dict(type="str", required=True, aliases=["namespace"]),
         values_files=dict(type="list", elements="path", default=[]),
         release_values=dict(type="dict", default={}, aliases=["values"]),
         secret_values=dict(type="dict", default={}, no_log=True),

@@ -185,6 +185,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.inferno.ops.plugins.module_utils import snapshots as logic
+from ansible_collections.inferno.ops.plugins.module_utils.release_options import release_options
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     ApiException,
     api_client,
@@ -452,9 +453,7 @@ def epoch(timestamp):
 
 def main():
     module = k8s_module(
-        connection_argument_spec(
-            release_name=dict(type="str", required=True, aliases=["name"]),
-            release_namespace=dict(type="str", required=True, aliases=["namespace"]),
+        connection_argument_spec(**release_options(
             state=dict(type="str", default="present", choices=["present", "absent", "pruned"]),
             backup_id=dict(type="str"),
             pvcs=dict(type="list", elements="str", default=[]),
@@ -468,7 +467,7 @@ def main():
             max_age=dict(type="str"),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=600),
-        ),
+        )),
         required_if=[("state", "present", ["backup_id"])],
         mutually_exclusive=[("pvcs", "label_selectors")],
     )

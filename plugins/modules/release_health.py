@@ -87,6 +87,7 @@ waited_seconds:
 import time
 
 from ansible_collections.inferno.ops.plugins.module_utils import release_health
+from ansible_collections.inferno.ops.plugins.module_utils.release_options import release_options
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     ApiException,
     api_client,
@@ -142,12 +143,10 @@ class ReleaseReader(object):
 
 def main():
     module = k8s_module(
-        connection_argument_spec(
-            release_name=dict(type="str", required=True, aliases=["name"]),
-            release_namespace=dict(type="str", required=True, aliases=["namespace"]),
+        connection_argument_spec(**release_options(
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=300),
-        )
+        ))
     )
     reader = ReleaseReader(module)
     started = time.monotonic()
