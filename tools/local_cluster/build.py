@@ -8,18 +8,22 @@ The binaries come from the Go module proxy, not from release downloads:
   ``k8s.io/X`` with its ``v0.MINOR.PATCH`` tag (the list is read from the real
   k8s go.mod). etcd is the two-line ``etcdmain`` main at the version that
   k8s.io/kubernetes itself requires.
-* kwok is installed with ``go install`` on its own, so that its newer k8s
-  libraries do not raise the versions used for the control plane.
+* kubelet and kube-proxy, for the real node, come from the same ``go build`` with the
+  same version stamping.
+* kwok, metrics-server, local-path-provisioner and crictl are installed with ``go install``
+  each on its own, so that their newer k8s libraries do not raise the versions used
+  for the control plane.
 
 Cache layout (``CACHE_ROOT`` = ``${XDG_CACHE_HOME:-~/.cache}/inferno-ops/cluster``)::
 
-    CACHE_ROOT/bin/<key>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,etcd,kwok}
+    CACHE_ROOT/bin/<key>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,kubelet,kube-proxy,
+                          etcd,kwok,metrics-server,local-path-provisioner,crictl}
     CACHE_ROOT/bin/<key>/.complete            stamp, written last
     CACHE_ROOT/share/<key>/kwok-stages/...    kwok stage YAMLs, same relative paths as
                                               kustomize/stage/ in the kwok module
     CACHE_ROOT/share/<key>/crds/...           VolumeSnapshot CRDs (external-snapshotter client)
 
-``<key>`` is ``<KUBERNETES_VERSION>-kwok-<KWOK_VERSION>-etcd-<ETCD_VERSION>``, so
+``<key>`` names every pinned version (see build_key()), so
 changing any pin builds into a fresh directory. GOMODCACHE and GOCACHE are left
 at Go's defaults, so a rebuild on the same machine reuses downloads and objects.
 
@@ -57,6 +61,10 @@ KWOK_VERSION = "v0.8.0"
 # at KUBERNETES_VERSION; the build checks this and stops if they differ. It is a
 # constant (not looked up) so that ensure_built() needs no Go when the cache is warm.
 ETCD_VERSION = "v3.6.4"
+# The real node's add-ons, each a `go install` of its own (no replace directives in their go.mod).
+METRICS_SERVER_VERSION = "v0.9.0"
+LOCAL_PATH_PROVISIONER_VERSION = "v0.0.30"
+CRICTL_VERSION = "v1.34.0"  # cri-tools follows the Kubernetes minor version
 EXTERNAL_SNAPSHOTTER_CLIENT = "github.com/kubernetes-csi/external-snapshotter/client/v8"
 EXTERNAL_SNAPSHOTTER_CLIENT_VERSION = "v8.7.0"
 
@@ -64,6 +72,16 @@ KUBERNETES_MODULE = "k8s.io/kubernetes"
 ETCD_SERVER_MODULE = "go.etcd.io/etcd/server/v3"
 KWOK_MODULE = "sigs.k8s.io/kwok"
 KWOK_PACKAGE = "sigs.k8s.io/kwok/cmd/kwok"
+METRICS_SERVER_PACKAGE = "sigs.k8s.io/metrics-server/cmd/metrics-server"
+LOCAL_PATH_PROVISIONER_PACKAGE = "github.com/rancher/local-path-provisioner"
+CRICTL_PACKAGE = "sigs.k8s.io/cri-tools/cmd/crictl"
+# Programs installed with `go install <package>@<version>`, outside the wrapper module.
+GO_INSTALLS = (
+    (KWOK_PACKAGE, KWOK_VERSION),
+    (METRICS_SERVER_PACKAGE, METRICS_SERVER_VERSION),
+    (LOCAL_PATH_PROVISIONER_PACKAGE, LOCAL_PATH_PROVISIONER_VERSION),
+    (CRICTL_PACKAGE, CRICTL_VERSION),
+)
 
 # k8s 1.33/1.34 need go >= 1.24; kwok v0.8.0's go.mod says go 1.26.0, which Go
 # fetches by itself (through the module proxy) unless GOTOOLCHAIN=local.
@@ -74,7 +92,7 @@ MIN_FREE_BYTES = 6 * 1024**3
 
 # The build tags of hack/lib/golang.sh; none of them is required for correctness.
 BUILD_TAGS = "selinux,notest,grpcnotrace"
-KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet", "kube-proxy")
 # The module proxy does not record the commit a tag points at, so gitCommit cannot be the real SHA.
 GIT_COMMIT = "unknown"
 
@@ -121,8 +139,13 @@ class Paths:
     kube_controller_manager: Path
     kube_scheduler: Path
     kubectl: Path
+    kubelet: Path
+    kube_proxy: Path
     etcd: Path
     kwok: Path
+    metrics_server: Path
+    local_path_provisioner: Path
+    crictl: Path
     stages_dir: Path
     crd_dir: Path
 
@@ -138,7 +161,8 @@ class Paths:
 
     def binaries(self) -> tuple[Path, ...]:
         """Every binary path."""
-        return (self.kube_apiserver, self.kube_controller_manager, self.kube_scheduler, self.kubectl, self.etcd, self.kwok)
+        return (self.kube_apiserver, self.kube_controller_manager, self.kube_scheduler, self.kubectl, self.kubelet,
+                self.kube_proxy, self.etcd, self.kwok, self.metrics_server, self.local_path_provisioner, self.crictl)
 
     def to_json(self) -> dict[str, object]:
         """A JSON-friendly view, including the convenience lists."""
@@ -159,7 +183,8 @@ def cache_root() -> Path:
 
 def build_key() -> str:
     """Return the cache key; it changes whenever any pinned version changes."""
-    return f"{KUBERNETES_VERSION}-kwok-{KWOK_VERSION}-etcd-{ETCD_VERSION}"
+    return (f"{KUBERNETES_VERSION}-kwok-{KWOK_VERSION}-etcd-{ETCD_VERSION}"
+            f"-node-ms-{METRICS_SERVER_VERSION}-lpp-{LOCAL_PATH_PROVISIONER_VERSION}-crictl-{CRICTL_VERSION}")
 
 
 def planned_paths(root: Path | None = None) -> Paths:
@@ -173,8 +198,13 @@ def planned_paths(root: Path | None = None) -> Paths:
         kube_controller_manager=bin_dir / "kube-controller-manager",
         kube_scheduler=bin_dir / "kube-scheduler",
         kubectl=bin_dir / "kubectl",
+        kubelet=bin_dir / "kubelet",
+        kube_proxy=bin_dir / "kube-proxy",
         etcd=bin_dir / "etcd",
         kwok=bin_dir / "kwok",
+        metrics_server=bin_dir / "metrics-server",
+        local_path_provisioner=bin_dir / "local-path-provisioner",
+        crictl=bin_dir / "crictl",
         stages_dir=share / "kwok-stages",
         crd_dir=share / "crds",
     )
@@ -186,6 +216,9 @@ def versions() -> dict[str, str]:
         "kubernetes": KUBERNETES_VERSION,
         "kwok": KWOK_VERSION,
         "etcd": ETCD_VERSION,
+        "metrics_server": METRICS_SERVER_VERSION,
+        "local_path_provisioner": LOCAL_PATH_PROVISIONER_VERSION,
+        "crictl": CRICTL_VERSION,
         "external_snapshotter_client": f"{EXTERNAL_SNAPSHOTTER_CLIENT}@{EXTERNAL_SNAPSHOTTER_CLIENT_VERSION}",
         "key": build_key(),
         "cache_root": str(cache_root()),
@@ -442,10 +475,10 @@ def build_control_plane(workdir: Path, bin_dir: Path, build_date: str, progress:
     run(args, progress, cwd=workdir, env=go_env())
 
 
-def install_kwok(bin_dir: Path, cwd: Path, progress: Progress) -> None:
-    """``go install`` kwok into ``bin_dir``, outside the wrapper module."""
-    progress(f"go install {KWOK_PACKAGE}@{KWOK_VERSION}")
-    args = ["go", "install", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w", f"{KWOK_PACKAGE}@{KWOK_VERSION}"]
+def go_install(package: str, version: str, bin_dir: Path, cwd: Path, progress: Progress) -> None:
+    """``go install`` one program into ``bin_dir``, outside the wrapper module."""
+    progress(f"go install {package}@{version}")
+    args = ["go", "install", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w", f"{package}@{version}"]
     run(args, progress, cwd=cwd, env=go_env({"GOBIN": str(bin_dir)}))
 
 
@@ -530,7 +563,8 @@ def build(paths: Paths, progress: Progress) -> None:
         info = prepare_workdir(workdir / "wrapper", progress)
         resolve_modules(workdir / "wrapper", progress)
         build_control_plane(workdir / "wrapper", paths.bin_dir, release_date(info), progress)
-        install_kwok(paths.bin_dir, workdir, progress)
+        for package, version in GO_INSTALLS:
+            go_install(package, version, paths.bin_dir, workdir, progress)
         copy_kwok_stages(paths.stages_dir, progress)
         copy_snapshot_crds(paths.crd_dir, progress)
         missing = [str(path) for path in paths.binaries() if not path.is_file()]
