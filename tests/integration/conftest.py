@@ -13,12 +13,15 @@ from tools.local_cluster import build
 from tools.local_cluster.cluster import LocalCluster
 from tools.local_cluster.processes import is_alive, port_in_use
 
+from . import host
 from .kube import Cluster, eventually
 
 
 @pytest.fixture(scope="session")
 def local_cluster(tmp_path_factory) -> Cluster:
-    cluster = LocalCluster(tmp_path_factory.mktemp("local-cluster"))
+    root = tmp_path_factory.mktemp("local-cluster")
+    cluster = LocalCluster(root, real_node=True)
+    kernel_before = host.sysctls()
     status = cluster.up()
     components = cluster.components()
     try:
@@ -26,9 +29,12 @@ def local_cluster(tmp_path_factory) -> Cluster:
                       config.new_client_from_config(config_file=status["kubeconfig"]), cluster)
     finally:
         cluster.down()
-    # `down` leaves no process and no listening port behind.
+    # `down` leaves no process and no listening port behind, and the real node no container,
+    # mount, network interface, iptables rule or changed kernel setting.
     assert [c.name for c in components if is_alive(c.pid)] == []
     assert [c.port for c in components if c.port and port_in_use(c.port)] == []
+    assert host.leftovers(root) == []
+    assert host.sysctls() == kernel_before
 
 
 @pytest.fixture

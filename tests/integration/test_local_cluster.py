@@ -6,7 +6,7 @@ import pytest
 from kubernetes import client
 
 from .kube import deleted, eventually
-from tools.local_cluster import build
+from tools.local_cluster import build, node
 from tools.local_cluster.snapshots import FAILURE_ANNOTATION
 
 SNAPSHOTS = ("snapshot.storage.k8s.io", "v1")
@@ -17,12 +17,15 @@ def ready_nodes(cluster) -> list[dict]:
     return [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])]
 
 
-def test_kubectl_sees_three_ready_nodes_in_distinct_zones(local_cluster):
-    nodes = ready_nodes(local_cluster)
-    assert len(nodes) >= 3
-    assert len({n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in nodes}) >= 3
-    assert len({n["metadata"]["labels"]["kubernetes.io/hostname"] for n in nodes}) >= 3
-    assert not [t for n in nodes for t in n["spec"].get("taints", [])]
+def test_kubectl_sees_three_simulated_nodes_in_distinct_zones_and_the_tainted_real_one(local_cluster):
+    nodes = {n["metadata"]["name"]: n for n in ready_nodes(local_cluster)}
+    simulated = [n for name, n in nodes.items() if name != node.NODE_NAME]
+    assert len(simulated) == 3
+    assert all(n["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake" for n in simulated)
+    assert len({n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in simulated}) == 3
+    assert not [t for n in simulated for t in n["spec"].get("taints", [])]
+    # Workloads that do not ask for the real node never land there.
+    assert nodes[node.NODE_NAME]["spec"]["taints"] == [node.NODE_TAINT]
 
 
 def test_server_reports_its_real_version(local_cluster):

@@ -43,7 +43,7 @@ CASES = [
     ("unreachable-cluster", {"INFERNO_KUBECONFIG": unreachable_kubeconfig},
      "Cannot reach the Kubernetes API of local-cluster"),
     ("missing-storage-class", values(persistence={"storageClass": "fast-ssd"}),
-     "StorageClass fast-ssd does not exist on local-cluster (it has: standard)"),
+     "StorageClass fast-ssd does not exist on local-cluster (it has: local-path, standard)"),
     ("service-monitor-without-crd", values(monitoring={"enabled": True, "serviceMonitor": {"enabled": True}}),
      "monitoring.coreos.com/v1 is not served by local-cluster, but monitoring.serviceMonitor.enabled is true"),
     ("vpa-without-crd", values(vpa={"enabled": True}),

@@ -113,7 +113,7 @@ def main() -> int:
     env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_CONFIG"}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     root = Path(tempfile.mkdtemp(prefix="inferno-bench-backup-"))
-    cluster = LocalCluster(root / "cluster")
+    cluster = LocalCluster(root / "cluster", real_node=False)  # snapshots need the simulated class
     figures: dict = {"snapshots": {}, "export": {}}
     try:
         kubeconfig = cluster.up()["kubeconfig"]

@@ -53,8 +53,9 @@ def helm_argv(helm: str, namespace: str) -> list[str]:
 
 
 def playbook_argv(helm: str | None, namespace: str) -> list[str]:
+    # Like raw helm, on kwok's simulated nodes: the local-cluster host's real-node layer is dropped.
     argv = [str(VENV_BIN / "ansible-playbook"), "deploy.yml", "-i", "inventories/dev",
-            "-e", f"inferno_namespace={namespace}"]
+            "-e", '{"inferno_values_files": []}', "-e", f"inferno_namespace={namespace}"]
     return argv + (["-e", f"inferno_helm_binary={helm}"] if helm else [])
 
 
@@ -87,7 +88,7 @@ def main() -> int:
     rerun_output = ""
 
     root = Path(tempfile.mkdtemp(prefix="inferno-bench-deploy-"))
-    cluster = LocalCluster(root)
+    cluster = LocalCluster(root, real_node=False)  # both sides on kwok nodes
     try:
         kubeconfig = cluster.up()["kubeconfig"]
         env.update(KUBECONFIG=kubeconfig, INFERNO_KUBECONFIG=kubeconfig)

@@ -1,6 +1,7 @@
 """Command line of the local cluster: up, down, status, env (and the helpers it starts).
 
     python -m tools.local_cluster up       # build once (cached), start, print status as JSON
+    python -m tools.local_cluster up --no-real-node   # kwok nodes only: no containers, no root needed
     python -m tools.local_cluster env      # prints: export KUBECONFIG=...
     python -m tools.local_cluster status
     python -m tools.local_cluster down     # stop everything, keep the logs
@@ -21,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cluster", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="build (first time only) and start the local cluster")
+    up = commands.add_parser("up", help="build (first time only) and start the local cluster")
+    up.add_argument("--no-real-node", action="store_true",
+                    help="only the control plane and kwok's nodes: no containerd, kubelet or Inferno image "
+                         "(also INFERNO_LOCAL_CLUSTER_REAL_NODE=0)")
     commands.add_parser("down", help="stop every process of the cluster; logs are kept")
     commands.add_parser("status", help="show the processes, ports and kubeconfig as JSON")
     commands.add_parser("env", help="print the KUBECONFIG export for your shell")
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(build.ensure_built().to_json(), indent=2))
             return 0
         from .cluster import LocalCluster
-        cluster = LocalCluster()
+        cluster = LocalCluster(real_node=False if getattr(args, "no_real_node", False) else None)
         if args.command == "env":
             print(cluster.env())
             return 0

@@ -1,13 +1,16 @@
 """The local control plane: real etcd, kube-apiserver, kube-controller-manager and
-kube-scheduler processes on 127.0.0.1, with kwok simulating nodes and pods.
+kube-scheduler processes on 127.0.0.1, with kwok simulating three nodes and their pods,
+and one real node (node.py) whose pods run in containers.
 
 Everything lives under one folder (default ~/.cache/inferno-ops/cluster/run):
-pki/, the kubeconfigs, etcd data, logs/ and state.json. `up` starts from a clean
-data directory; `down` stops every process and deletes the data but keeps logs/.
+pki/, the kubeconfigs, etcd data, node/, logs/ and state.json. `up` starts from a clean
+data directory; `down` stops every process, removes what the real node made on the
+host and deletes the data, but keeps logs/.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import os
 import shutil
@@ -15,12 +18,15 @@ import signal
 import ssl
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from . import build, pki
+from . import build, images, inferno_binary, node_addons, pki
+from .node import NODE_NAME, RealNode, host_address, record_owner_pids
+from .node import check_prerequisites as check_node_prerequisites
 from .processes import (ClusterError, Component, free_ports, http_ok, is_alive, load, port_in_use, save, signal_group, start,
                         stop, wait_until, wait_until_gone)
 from .snapshots import DRIVER as CSI_DRIVER
@@ -33,6 +39,8 @@ SNAPSHOT_CLASS = "standard-snapshot"
 NODES = (("kwok-node-0", "zone-a"), ("kwok-node-1", "zone-b"), ("kwok-node-2", "zone-c"))
 STAGES_DIR = Path(__file__).resolve().parent / "stages"
 START_TIMEOUT = 60.0
+# Set to 0 to start the control plane and kwok nodes only (no root, containerd or cargo needed).
+REAL_NODE_ENV = "INFERNO_LOCAL_CLUSTER_REAL_NODE"
 
 
 class Layout:  # pylint: disable=too-few-public-methods  # a record of paths
@@ -68,7 +76,11 @@ def exclusive(layout: Layout):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def check_prerequisites() -> None:
+def real_node_default() -> bool:
+    return os.environ.get(REAL_NODE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def check_prerequisites(real_node: bool) -> None:
     """Fail early, naming the fix, when something `up` needs is missing."""
     missing = []
     for module in ("kubernetes", "cryptography", "yaml"):
@@ -81,13 +93,34 @@ def check_prerequisites() -> None:
     if shutil.which("go") is None and not build.is_complete(build.planned_paths()):
         raise ClusterError("the control plane is not built yet and `go` (>= 1.24) is not on PATH: install Go, "
                            "then run `up` again (the first build takes a while; later starts reuse it)")
+    if real_node:
+        check_node_prerequisites()
+        if not inferno_binary.is_built():
+            try:
+                inferno_binary.check_rust(inferno_binary.find_cargo())
+            except build.BuildError as error:
+                raise ClusterError(str(error)) from error
+
+
+def build_everything(real_node: bool) -> tuple[build.Paths, dict[str, Path]]:
+    """The control plane binaries and, for the real node, its images; cold builds run side by side."""
+    with ThreadPoolExecutor(2) as pool:
+        go_build = pool.submit(build.ensure_built)
+        image_build = pool.submit(images.ensure_images) if real_node else None
+        try:
+            paths = go_build.result()
+            archives = image_build.result() if image_build else {}
+        except (build.BuildError, images.ImageError) as error:
+            raise ClusterError(str(error)) from error
+    return paths, archives
 
 
 class LocalCluster:
     """Start, stop and describe the local cluster."""
 
-    def __init__(self, root: Path | None = None):
+    def __init__(self, root: Path | None = None, real_node: bool | None = None):
         self.layout = Layout(root or default_root())
+        self.real_node = real_node_default() if real_node is None else real_node
         self._api_client = None
 
     # -- state -------------------------------------------------------------------------
@@ -107,6 +140,7 @@ class LocalCluster:
             "kubeconfig": str(self.layout.kubeconfig),
             "server": extra.get("server"),
             "version": extra.get("version"),
+            "real_node": extra.get("real_node"),
             "logs": str(self.layout.logs),
             "components": {c.name: {"pid": c.pid, "port": c.port, "alive": is_alive(c.pid)} for c in components},
         }
@@ -118,21 +152,20 @@ class LocalCluster:
 
     # -- up ----------------------------------------------------------------------------
     def up(self) -> dict:
-        check_prerequisites()
+        check_prerequisites(self.real_node)
         with exclusive(self.layout):
             if self.running():
                 return self.status()
             self._stop_recorded()
-            paths = build.ensure_built()
+            paths, archives = build_everything(self.real_node)
             started = time.monotonic()
             self._fresh_folders()
             self._api_client = None
             components: list[Component] = []
             try:
-                self._start_all(paths, components)
+                self._start_all(paths, archives, components)
             except BaseException:
-                for component in reversed(components):
-                    stop(component)
+                self._stop(components, paths)
                 self.layout.state.unlink(missing_ok=True)
                 raise
             status = self.status()
@@ -151,12 +184,17 @@ class LocalCluster:
             folder.mkdir(parents=True)
         layout.etcd_data.chmod(0o700)
 
-    def _start_all(self, paths: build.Paths, components: list[Component]) -> None:
+    def _start_all(self, paths: build.Paths, archives: dict[str, Path], components: list[Component]) -> None:
+        from kubernetes import client
+
         layout = self.layout
-        etcd_port, etcd_peer, api_port, kcm_port, sched_port, kwok_port = free_ports(6)
+        node = RealNode(layout.root, layout.logs) if self.real_node else None
+        node_ip = host_address() if node else None
+        (etcd_port, etcd_peer, api_port, kcm_port, sched_port, kwok_port, kubelet_port, kubelet_healthz,
+         proxy_healthz, proxy_metrics, metrics_port) = free_ports(11)
         server = f"https://127.0.0.1:{api_port}"
-        certs = pki.create(layout.pki, server, SERVICE_IP)
-        record = {"server": server, "version": build.KUBERNETES_VERSION}
+        certs = pki.create(layout.pki, server, SERVICE_IP, (NODE_NAME, node_ip) if node else None)
+        record = {"server": server, "version": build.KUBERNETES_VERSION, "real_node": NODE_NAME if node else None}
 
         def remember(component: Component) -> Component:
             components.append(component)
@@ -170,6 +208,9 @@ class LocalCluster:
             f"--initial-cluster=local=http://127.0.0.1:{etcd_peer}", "--listen-metrics-urls=",
             "--unsafe-no-fsync", "--auto-compaction-retention=1", "--quota-backend-bytes=4294967296",
         ], layout.logs, etcd_port))
+        if node:  # containerd needs no API server: it starts and takes the images meanwhile
+            node.prepare_host()
+            containerd = remember(node.start_containerd(images.PAUSE_IMAGE))
         wait_until(etcd, lambda: http_ok(f"http://127.0.0.1:{etcd_port}/health", expect='"health":"true"'),
                    START_TIMEOUT, "starting")
 
@@ -185,10 +226,26 @@ class LocalCluster:
             f"--service-account-key-file={certs.service_account_pub}",
             f"--service-account-signing-key-file={certs.service_account_key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true", "--profiling=false",
+            # The aggregation layer (metrics.k8s.io), as kubeadm sets it up, and the
+            # client certificate for logs, exec and port-forward through the kubelet.
+            f"--requestheader-client-ca-file={certs.ca_cert}",
+            f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={certs.front_proxy_client[0]}",
+            f"--proxy-client-key-file={certs.front_proxy_client[1]}", "--enable-aggregator-routing=true",
+            f"--kubelet-client-certificate={certs.kubelet_client[0]}",
+            f"--kubelet-client-key={certs.kubelet_client[1]}",
+            # Node names resolve nowhere here: reach kubelets at their addresses.
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
         ], layout.logs, api_port))
         context = ssl.create_default_context(cafile=str(certs.ca_cert))
         admin_pki = layout.pki
         context.load_cert_chain(str(admin_pki / "admin.crt"), str(admin_pki / "admin.key"))
+        if node:
+            wait_until(containerd, node.containerd_ready, START_TIMEOUT, "starting")
+            for archive in archives.values():
+                node.import_image(archive)
         wait_until(apiserver, lambda: http_ok(f"{server}/readyz", context), START_TIMEOUT, "becoming ready")
 
         insecure = ssl.create_default_context()
@@ -212,13 +269,19 @@ class LocalCluster:
             f"--authentication-kubeconfig={scheduler_kubeconfig}", f"--authorization-kubeconfig={scheduler_kubeconfig}",
             "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={sched_port}",
         ], layout.logs, sched_port))
+        if node:
+            kubelet = remember(node.start_kubelet(paths, certs.kubeconfigs["kubelet"], node_ip,
+                                                  (kubelet_port, kubelet_healthz), certs.ca_cert,
+                                                  certs.kubelet_serving))
         for component in (kcm, scheduler):
             wait_until(component, lambda c=component: http_ok(f"https://127.0.0.1:{c.port}/healthz", insecure),
                        START_TIMEOUT, "becoming healthy")
 
         self._install_addons(paths)
         kwok = remember(start("kwok", [
-            str(paths.kwok), f"--kubeconfig={certs.kubeconfigs['kwok']}", "--manage-all-nodes=true",
+            str(paths.kwok), f"--kubeconfig={certs.kubeconfigs['kwok']}",
+            # Only the nodes created with this annotation: the real node's pods are real.
+            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--cidr={POD_CIDR}", "--node-ip=10.244.255.254", "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{kwok_port}",
             *[f"--config={stage}" for stage in (*paths.default_stages, *sorted(STAGES_DIR.glob("*.yaml")))],
@@ -226,10 +289,36 @@ class LocalCluster:
         snapshots = remember(start("snapshot-simulator", [
             sys.executable, "-m", "tools.local_cluster", "simulate-snapshots", f"--kubeconfig={layout.kubeconfig}",
         ], layout.logs, env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])}))
+        if node:
+            self._start_node_addons(node, paths, certs, node_ip, metrics_port, remember)
+            node.wait_ready(kubelet, client.CoreV1Api(self._api()).read_node)
+            proxy = remember(node.start_kube_proxy(paths, certs.kubeconfigs["kube-proxy"], node_ip,
+                                                   (proxy_healthz, proxy_metrics)))
+            wait_until(proxy, lambda: http_ok(f"http://127.0.0.1:{proxy_healthz}/healthz"), START_TIMEOUT,
+                       "programming the Service rules")
+            record_owner_pids(layout.root, [c.pid for c in components])
         wait_until(kwok, self._nodes_ready, START_TIMEOUT, "making the nodes Ready")
         wait_until(kcm, self._default_service_account, START_TIMEOUT, "creating the default ServiceAccount")
+        if node:
+            wait_until(components[-1], self._metrics_api_available, START_TIMEOUT,
+                       "serving metrics.k8s.io through the aggregation layer")
         if not is_alive(snapshots.pid):
             raise ClusterError(f"the snapshot simulator exited; see {snapshots.log}")
+
+    def _start_node_addons(self, node: RealNode, paths: build.Paths, certs: pki.ClusterPKI, node_ip: str,
+                           metrics_port: int, remember) -> None:
+        from kubernetes import utils
+
+        helper_image = images.busybox_reference()
+        for item in node_addons.local_path_objects(node.layout, helper_image):
+            utils.create_from_dict(self._api(), item)
+        remember(node_addons.start_local_path_provisioner(
+            paths, certs.kubeconfigs["local-path-provisioner"], helper_image, self.layout.logs))
+        ca_bundle = base64.b64encode(certs.ca_cert.read_bytes()).decode()
+        for item in node_addons.metrics_objects(node_ip, metrics_port, ca_bundle):
+            utils.create_from_dict(self._api(), item)
+        remember(node_addons.start_metrics_server(paths, certs.kubeconfigs["metrics-server"], node_ip, metrics_port,
+                                                  certs.metrics_serving, certs.ca_cert, self.layout.logs))
 
     # -- cluster objects -----------------------------------------------------------------
     def _api(self):
@@ -285,12 +374,19 @@ class LocalCluster:
             })
 
     def _nodes_ready(self) -> bool:
+        """Every node Ready and no longer tainted not-ready."""
         from kubernetes import client
 
         nodes = client.CoreV1Api(self._api()).list_node().items
         ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
         untainted = all(not any(t.key == "node.kubernetes.io/not-ready" for t in n.spec.taints or []) for n in ready)
-        return len(ready) == len(NODES) and untainted
+        return len(ready) == len(NODES) + (1 if self.real_node else 0) and untainted
+
+    def _metrics_api_available(self) -> bool:
+        from kubernetes import client
+
+        service = client.ApiregistrationV1Api(self._api()).read_api_service("v1beta1.metrics.k8s.io")
+        return any(c.type == "Available" and c.status == "True" for c in service.status.conditions or [])
 
     def _default_service_account(self) -> bool:
         from kubernetes import client
@@ -339,20 +435,35 @@ class LocalCluster:
     # -- down --------------------------------------------------------------------------
     def down(self) -> dict:
         with exclusive(self.layout):
-            stopped = self._stop_recorded()
+            stopped, removed = self._stop_recorded()
             shutil.rmtree(self.layout.etcd_data, ignore_errors=True)
             shutil.rmtree(self.layout.pki, ignore_errors=True)
             for leftover in self.layout.root.glob("*.kubeconfig"):
                 leftover.unlink()
-        return {"stopped": stopped, "logs": str(self.layout.logs)}
+        return {"stopped": stopped, "removed_from_host": removed, "logs": str(self.layout.logs)}
 
-    def _stop_recorded(self) -> list[str]:
-        components = self.components()
+    def _stop(self, components: list[Component], paths: build.Paths | None = None) -> list[str]:
+        """Stop the components in reverse order; before containerd goes, remove every pod sandbox
+        through the CRI (the kubelet is already stopped, so nothing starts them again). Returns
+        what the real node's clean-up found and removed from the host."""
+        paths = paths or build.planned_paths()
+        node = RealNode(self.layout.root, self.layout.logs)
+        removed: list[str] = []
         for component in reversed(components):
+            if component.name == "containerd" and is_alive(component.pid):
+                removed += node.remove_pods(paths)
             stop(component)
+        if any(c.name == "containerd" for c in components) or node.layout.root.exists():
+            removed += node.cleanup(paths)
+        return removed
+
+    def _stop_recorded(self) -> tuple[list[str], list[str]]:
+        """Stop what state.json records; returns the components stopped and what left the host."""
+        components = self.components()
+        removed = self._stop(components)
         busy = [c for c in components if c.port and port_in_use(c.port)]
         if busy:
             raise ClusterError("ports still in use after stopping: " +
                                ", ".join(f"{c.name}:{c.port}" for c in busy))
         self.layout.state.unlink(missing_ok=True)
-        return [c.name for c in components]
+        return [c.name for c in components], removed

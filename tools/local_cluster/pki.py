@@ -35,6 +35,17 @@ CONTROLLER_MANAGER = Identity("controller-manager", "system:kube-controller-mana
 SCHEDULER = Identity("scheduler", "system:kube-scheduler")
 # kwok patches node and pod status of every fake node; it acts as a node agent with admin rights.
 KWOK = Identity("kwok", "system:kwok-controller", ("system:masters",))
+# The real node's agents, with the identities the Node authorizer and bootstrap RBAC expect.
+KUBE_PROXY = Identity("kube-proxy", "system:kube-proxy")
+# Add-ons run as processes on the host, with a certificate instead of a ServiceAccount token.
+METRICS_SERVER = Identity("metrics-server", "system:metrics-server", ("system:masters",))
+LOCAL_PATH_PROVISIONER = Identity("local-path-provisioner", "system:local-path-provisioner", ("system:masters",))
+# The name the apiserver's --requestheader-allowed-names accepts from the aggregation proxy.
+FRONT_PROXY_CLIENT = "front-proxy-client"
+
+
+def node_identity(node_name: str) -> Identity:
+    return Identity("kubelet", f"system:node:{node_name}", ("system:nodes",))
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -115,6 +126,12 @@ class ClusterPKI:
     service_account_key: Path
     service_account_pub: Path
     kubeconfigs: dict[str, Path]
+    # Aggregation (front proxy) and apiserver-to-kubelet client certificates: (cert, key).
+    front_proxy_client: tuple[Path, Path]
+    kubelet_client: tuple[Path, Path]
+    # The real node's kubelet and metrics-server serving certificates, when there is a real node.
+    kubelet_serving: tuple[Path, Path] | None = None
+    metrics_serving: tuple[Path, Path] | None = None
 
 
 def write_kubeconfig(path: Path, server: str, ca_cert: Path, cert: Path, key: Path, user: str) -> None:
@@ -130,8 +147,11 @@ def write_kubeconfig(path: Path, server: str, ca_cert: Path, cert: Path, key: Pa
     path.chmod(0o600)
 
 
-def create(folder: Path, server: str, service_ip: str) -> ClusterPKI:
-    """Make a fresh CA, serving and client certificates, SA keys and one kubeconfig per identity."""
+def create(folder: Path, server: str, service_ip: str, node: tuple[str, str] | None = None) -> ClusterPKI:
+    """Make a fresh CA, serving and client certificates, SA keys and one kubeconfig per identity.
+
+    `node` is the real node's (name, IP): its kubelet, kube-proxy and add-ons get identities too.
+    """
     authority = Authority(folder)
     serving_cert, serving_key = authority.issue(
         "apiserver", _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH,
@@ -143,12 +163,27 @@ def create(folder: Path, server: str, service_ip: str) -> ClusterPKI:
     _write_key(sa_key_path, sa_key)
     sa_pub_path.write_bytes(sa_key.public_key().public_bytes(serialization.Encoding.PEM,
                                                              serialization.PublicFormat.SubjectPublicKeyInfo))
+    identities = [ADMIN, CONTROLLER_MANAGER, SCHEDULER, KWOK]
+    if node:
+        identities += [node_identity(node[0]), KUBE_PROXY, METRICS_SERVER, LOCAL_PATH_PROVISIONER]
     kubeconfigs = {}
-    for identity in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KWOK):
+    for identity in identities:
         cert, key = authority.issue(identity.file_stem, _name(identity.user, identity.groups),
                                     ExtendedKeyUsageOID.CLIENT_AUTH)
         kubeconfig = folder.parent / f"{identity.file_stem}.kubeconfig"
         write_kubeconfig(kubeconfig, server, authority.cert_path, cert, key, identity.user)
         kubeconfigs[identity.file_stem] = kubeconfig
+    front_proxy = authority.issue("front-proxy-client", _name(FRONT_PROXY_CLIENT), ExtendedKeyUsageOID.CLIENT_AUTH)
+    kubelet_client = authority.issue("apiserver-kubelet-client", _name("kube-apiserver-kubelet-client",
+                                                                       ("system:masters",)),
+                                     ExtendedKeyUsageOID.CLIENT_AUTH)
+    kubelet_serving = metrics_serving = None
+    if node:
+        kubelet_serving = authority.issue("kubelet-serving", _name(f"system:node:{node[0]}", ("system:nodes",)),
+                                          ExtendedKeyUsageOID.SERVER_AUTH, dns_names=[node[0]], ips=[node[1]])
+        # The aggregator checks the name of the Service it reaches the add-on through.
+        metrics_serving = authority.issue("metrics-server-serving", _name("metrics-server"),
+                                          ExtendedKeyUsageOID.SERVER_AUTH,
+                                          dns_names=["metrics-server.kube-system.svc"], ips=[node[1]])
     return ClusterPKI(authority.cert_path, authority.key_path, serving_cert, serving_key, sa_key_path, sa_pub_path,
-                      kubeconfigs)
+                      kubeconfigs, front_proxy, kubelet_client, kubelet_serving, metrics_serving)
