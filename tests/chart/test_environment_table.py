@@ -56,8 +56,10 @@ def test_logging(render_of, row):
     level, log_format = row["logging"]
     assert render_of.env["INFERNO_LOG_LEVEL"] == level
     assert render_of.env["INFERNO_LOG_FORMAT"] == log_format
-    # RUST_LOG is what Inferno's logger really reads, so the level must reach it too.
+    # The level reaches RUST_LOG too (Inferno 0.10.3 then adds inferno=info: chart README, Logging).
     assert render_of.env["RUST_LOG"] == level
+    # Inferno colours its log even when stdout is no terminal; pods log plain text.
+    assert render_of.env["NO_COLOR"] == "1"
 
 
 def test_hpa(render_of, row):

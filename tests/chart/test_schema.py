@@ -44,6 +44,9 @@ CASES = {
                                      "config.model.INFERNO_MODELS_DIR is computed by the chart"),
     "existing-secret-and-values": (["existingSecret=mine", "secrets.OAUTH2_CLIENT_ID=x"], CHECKS,
                                    "existingSecret (mine) and values under secrets.* are both set"),
+    "negative-pre-stop-sleep": (["preStopSleepSeconds=-1"], SCHEMA, "preStopSleepSeconds: Must be greater than or equal to 0"),
+    "pre-stop-sleep-outlasts-the-grace-period": (["preStopSleepSeconds=60"], CHECKS,
+                                                 "preStopSleepSeconds (60) must be shorter than terminationGracePeriodSeconds (60)"),
 }
 
 

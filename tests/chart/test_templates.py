@@ -60,6 +60,13 @@ def test_strategy_and_grace_period(rendered):
         assert grace == (60 if env == "prod" else 30)
 
 
+def test_a_stopping_pod_keeps_serving_until_it_has_left_the_endpoints():
+    """The preStop sleep action (Kubernetes 1.30+): no hook on older clusters, none when set to 0."""
+    assert render("prod", "--kube-version", "1.30.0").container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    assert "lifecycle" not in render("prod", "--kube-version", "1.29.9").container
+    assert "lifecycle" not in render("prod", "--kube-version", "1.34.0", "--set", "preStopSleepSeconds=0").container
+
+
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_probes_match_the_guide(rendered, env):
     container = rendered[env].container

@@ -5,11 +5,17 @@ inferno.validateValues), so every value has exactly one source.
 - Paths follow persistence.*.path and homeDir, so mounts and variables cannot drift apart.
 - INFERNO_SERVER, INFERNO_BACKEND_CONFIG and INFERNO_MODEL_SECURITY are Inferno's own
   config sections (figment reads INFERNO_<section> as an inline TOML table and merges it
-  over the defaults). They make the bind address, request timeout, GPU switch, context
-  and batch sizes and the model size limit take effect; the flat variables alone do not.
-  A wrongly typed field would make Inferno drop its whole config, so values.schema.json
-  types every input that feeds them.
-- RUST_LOG is the level Inferno's logger really uses; it follows INFERNO_LOG_LEVEL.
+  over the defaults). They put the bind address, request timeout, GPU switch, context
+  and batch sizes and the model size limit into Inferno's config (`inferno config show`);
+  the flat variables alone do not. `inferno serve` 0.10.3 still listens on its --bind
+  argument (deployment.yaml), whatever INFERNO_SERVER holds; the model size limit is
+  enforced. A wrongly typed field would make Inferno drop its whole config, so
+  values.schema.json types every input that feeds them.
+- RUST_LOG follows INFERNO_LOG_LEVEL. Inferno 0.10.3 adds `inferno=info` and `warn` after
+  it, so a bare level here changes nothing (it always logs INFO and above); only directives
+  for longer targets, e.g. `inferno::=warn`, take effect. See the README's Logging note.
+- NO_COLOR: Inferno writes ANSI colour codes even when stdout is not a terminal; pod logs
+  and log collectors get plain text.
 */}}
 {{- define "inferno.derivedEnv" -}}
 {{- $home := .Values.homeDir }}
@@ -36,4 +42,5 @@ INFERNO_METRICS_PORT: {{ include "inferno.port" . | quote }}
 INFERNO_ENV: {{ .Values.environment | quote }}
 ENVIRONMENT: {{ .Values.environment | quote }}
 RUST_LOG: {{ get $logging "INFERNO_LOG_LEVEL" | default "info" | toString | quote }}
+NO_COLOR: "1"
 {{- end }}

@@ -17,6 +17,10 @@ Called once, from deployment.yaml.
 {{- end }}
 {{- end }}
 
+{{- if ge (int .Values.preStopSleepSeconds) (int .Values.terminationGracePeriodSeconds) }}
+{{- $errors = append $errors (printf "preStopSleepSeconds (%d) must be shorter than terminationGracePeriodSeconds (%d), or the pod is killed before Inferno is told to stop. Lower preStopSleepSeconds or raise terminationGracePeriodSeconds." (int .Values.preStopSleepSeconds) (int .Values.terminationGracePeriodSeconds)) }}
+{{- end }}
+
 {{- if .Values.podDisruptionBudget.enabled }}
 {{- $minAvailable := .Values.podDisruptionBudget.minAvailable }}
 {{- if kindIs "string" $minAvailable }}
