@@ -13,8 +13,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from .playbooks import (HELM4, KNOWN_SECRET, REPO, VENV_BIN, ansible_playbook, deployed_manifest, extra_vars,
-                        history)
+from .playbooks import (HELM4, KNOWN_SECRET, ON_SIMULATED_NODES, REPO, VENV_BIN, ansible_playbook, deployed_manifest,
+                        extra_vars, history)
 
 HELMS = [pytest.param(None, id="helm3"),
          pytest.param(str(HELM4), id="helm4", marks=pytest.mark.skipif(not HELM4.exists(), reason="make setup installs helm 4"))]
@@ -45,7 +45,7 @@ def playbook_namespace(local_cluster, request):
 def test_release_lifecycle(local_cluster, playbook_namespace, helm_binary, tmp_path):
     """Install, no-op rerun, check/diff, upgrade, failed upgrade, rollback to N, status, uninstall."""
     ns = playbook_namespace
-    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={ns}"]
+    common = ["-i", "inventories/dev", *ON_SIMULATED_NODES, "-e", f"inferno_namespace={ns}"]
     if helm_binary:
         common += ["-e", f"inferno_helm_binary={helm_binary}"]
 
@@ -210,8 +210,9 @@ def test_secrets_from_ansible_vault_reach_the_release_and_no_output(local_cluste
     assert vault_secret not in plain.read_text()
     namespace = fresh_namespace(request, "vault")
     try:
-        run = ansible_playbook("deploy.yml", "-i", str(inventory), "--vault-password-file", str(password), "--diff",
-                               "-v", "-e", f"inferno_namespace={namespace}", kubeconfig=local_cluster.kubeconfig)
+        run = ansible_playbook("deploy.yml", "-i", str(inventory), *ON_SIMULATED_NODES, "--vault-password-file",
+                               str(password), "--diff", "-v", "-e", f"inferno_namespace={namespace}",
+                               kubeconfig=local_cluster.kubeconfig)
         assert run.returncode == 0, run.output
         assert vault_secret not in run.output and KNOWN_SECRET not in run.output
         secret = client.CoreV1Api(local_cluster.api).read_namespaced_secret("inferno-secrets", namespace)

@@ -13,7 +13,7 @@ import yaml
 from kubernetes import client
 
 from .kube import eventually
-from .playbooks import KNOWN_SECRET, ansible_playbook, helm, history, module_task
+from .playbooks import KNOWN_SECRET, ON_SIMULATED_NODES, ansible_playbook, helm, history, module_task
 
 GROUP, VERSION = "snapshot.storage.k8s.io", "v1"
 QUOTA_ERROR = "rpc error: code = ResourceExhausted desc = snapshot count reaches the configured maximum (100)"
@@ -119,7 +119,8 @@ def test_absent_and_retention_delete_only_what_they_should(local_cluster, releas
 
 def test_backup_playbook_exports_and_snapshots_under_one_id(local_cluster, release, tmp_path):
     """backup.yml twice with one id (the rerun changes nothing), then list and a prune preview."""
-    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}"]
+    common = ["-i", "inventories/dev", *ON_SIMULATED_NODES, "-e", f"inferno_namespace={release}",
+              "-e", f"inferno_backup_root={tmp_path}"]
     first = ansible_playbook("playbooks/backup.yml", *common, "-e", "inferno_backup_id=nightly-1",
                              kubeconfig=local_cluster.kubeconfig)
     assert first.returncode == 0, first.output
@@ -141,7 +142,8 @@ def test_killing_the_apiserver_during_a_backup_fails_clearly_and_a_rerun_complet
     """The snapshot simulator is paused (a slow CSI driver), so backup.yml is waiting on its
     snapshots when the API server is killed. The run must fail naming the backup id and
     how to finish; once the server is back, the same id completes with the same snapshots."""
-    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}",
+    common = ["-i", "inventories/dev", *ON_SIMULATED_NODES, "-e", f"inferno_namespace={release}",
+              "-e", f"inferno_backup_root={tmp_path}",
               "-e", "inferno_backup_id=outage"]
     names = sorted(f"{pvc}-outage" for pvc in ("inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"))
     control_plane = local_cluster.control_plane
@@ -179,7 +181,8 @@ def test_killing_the_apiserver_during_a_backup_fails_clearly_and_a_rerun_complet
 def test_backup_then_restore_round_trip(local_cluster, release, tmp_path):
     """Backup, change a ConfigMap, restore: the ConfigMap equals the export again, and the
     restored claims (beside the originals, then in place) come from the right snapshots."""
-    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}",
+    common = ["-i", "inventories/dev", *ON_SIMULATED_NODES, "-e", f"inferno_namespace={release}",
+              "-e", f"inferno_backup_root={tmp_path}",
               "-e", "inferno_restore_wait_timeout=120"]
     backup = ansible_playbook("playbooks/backup.yml", *common, "-e", "inferno_backup_id=trip",
                               kubeconfig=local_cluster.kubeconfig)
@@ -262,7 +265,8 @@ def test_an_in_place_restore_stopped_half_way_is_finished_by_running_it_again(lo
     """An admission policy refuses the restored claims after the originals were deleted: the
     run fails saying the release is at 0 and how to finish; once the policy is lifted, the
     same restore recreates the claims and brings the recorded replicas back."""
-    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}",
+    common = ["-i", "inventories/dev", *ON_SIMULATED_NODES, "-e", f"inferno_namespace={release}",
+              "-e", f"inferno_backup_root={tmp_path}",
               "-e", "inferno_restore_wait_timeout=120"]
     backup = ansible_playbook("playbooks/backup.yml", *common, "-e", "inferno_backup_id=half",
                               kubeconfig=local_cluster.kubeconfig)
@@ -302,7 +306,8 @@ def test_a_vault_encrypted_backup_restores_its_secrets(local_cluster, release, t
     core.patch_namespaced_secret("inferno-secrets", release, {"data": {"OAUTH2_CLIENT_SECRET": encoded}})
     password = tmp_path / "vault-password"
     password.write_text("restore me\n")
-    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}"]
+    common = ["-i", "inventories/dev", *ON_SIMULATED_NODES, "-e", f"inferno_namespace={release}",
+              "-e", f"inferno_backup_root={tmp_path}"]
     backup = ansible_playbook("playbooks/backup.yml", *common, "-e", "inferno_backup_id=sealed",
                               "-e", "inferno_backup_include_secrets=true",
                               "-e", f"inferno_backup_vault_password_file={password}", kubeconfig=local_cluster.kubeconfig)
@@ -328,7 +333,8 @@ def test_a_vault_encrypted_backup_restores_its_secrets(local_cluster, release, t
 def test_rollback_restores_the_volumes_backed_up_at_its_target_revision(local_cluster, release, tmp_path):
     """An upgrade with the backup-first step, a later backup at revision 2, then a rollback
     to revision 1 with its volumes: the claims come from the revision-1 backup."""
-    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={release}", "-e", f"inferno_backup_root={tmp_path}"]
+    common = ["-i", "inventories/dev", *ON_SIMULATED_NODES, "-e", f"inferno_namespace={release}",
+              "-e", f"inferno_backup_root={tmp_path}"]
     upgrade = ansible_playbook("deploy.yml", *common, "-e", "inferno_backup_before_upgrade=true",
                                kubeconfig=local_cluster.kubeconfig)
     assert upgrade.returncode == 0, upgrade.output

@@ -13,8 +13,10 @@ Three images:
 * ``localhost/inferno-ops/busybox`` -- Debian's static busybox, for the helper pods
   of local-path-provisioner (they run ``sh`` with ``mkdir``/``rm``).
 * ``docker.io/library/inferno:<version>`` -- the cargo-built ``inferno`` with the
-  shared libraries it links, the CA bundle, and a passwd entry for UID 1000. The chart's
-  ``image.repository: inferno`` resolves to this name.
+  shared libraries it links, the CA bundle, a passwd entry for UID 1000, and Debian's
+  ``uname``: Inferno runs ``uname -r`` when it starts its update service, and without it
+  logs "Failed to initialize upgrade system" and answers 503 on /v1/upgrade/*. The
+  chart's ``image.repository: inferno`` resolves to this name.
 
 Archives are cached in ``CACHE_ROOT/images/`` by name, version and RECIPE_VERSION.
 """
@@ -37,7 +39,7 @@ from pathlib import Path
 from . import build, inferno_binary
 
 # Bump when what goes into an image changes, so cached archives are rebuilt.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 PAUSE_SOURCE = Path(__file__).resolve().parent / "pause.c"
 PAUSE_IMAGE = "localhost/inferno-ops/pause:1"
 BUSYBOX_BINARY = Path("/bin/busybox")
@@ -46,6 +48,7 @@ INFERNO_IMAGE_REPOSITORY = "docker.io/library/inferno"
 INFERNO_UID = 1000
 INFERNO_HOME = "/home/inferno"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+UNAME = Path("/usr/bin/uname")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LDD_LINE = re.compile(r"^\s*(?:\S+\s+=>\s+)?(/\S+)\s+\(0x[0-9a-f]+\)\s*$")
 
@@ -244,6 +247,7 @@ def inferno_image(binary: Path, version: str) -> Image:
     uid = INFERNO_UID
     entries = (
         *binary_entries(binary, "/usr/local/bin/inferno"),
+        *binary_entries(UNAME, str(UNAME)),
         Entry("/etc/ssl/certs/ca-certificates.crt", data=CA_BUNDLE.read_bytes()),
         Entry("/etc/passwd", data=(f"root:x:0:0:root:/root:/sbin/nologin\n"
                                    f"inferno:x:{uid}:{uid}:Inferno:{INFERNO_HOME}:/sbin/nologin\n").encode()),
@@ -277,6 +281,9 @@ def cached(name: str, make) -> Path:
         partial = Path(workdir) / path.name
         partial.write_bytes(oci_archive(image))
         shutil.move(partial, path)
+    for outdated in path.parent.glob(f"{name}.r*.oci.tar"):  # earlier recipes of the same image
+        if outdated != path:
+            outdated.unlink()
     return path
 
 
