@@ -74,7 +74,8 @@ def test_the_pause_program_builds_into_a_static_image(tmp_path):
 @pytest.mark.parametrize("program", ["containerd", "runc"])
 def test_a_missing_runtime_program_is_named_with_make_setup(monkeypatch, program):
     real_which = node.shutil.which
-    monkeypatch.setattr(node.shutil, "which", lambda name, path=None: None if name == program else real_which(name, path=path))
+    monkeypatch.setattr(node.shutil, "which",
+                        lambda name, path=None: None if name == program else real_which(name, path=path))
     monkeypatch.setattr(node.os, "geteuid", lambda: 0)
     with pytest.raises(ClusterError, match=rf"`{program}` is missing: .*run `make setup`"):
         node.check_prerequisites()
@@ -148,8 +149,8 @@ def test_a_kubelet_that_does_not_register_fails_with_the_step_and_its_log(tmp_pa
 
     logs = tmp_path / "logs"
     logs.mkdir()
-    kubelet = start("kubelet", ["sh", "-c", 'echo "E1127 kubelet_node_status.go:107] Unable to register node with '
-                                           'API server: connection refused"; sleep 30'], logs)
+    script = 'echo "E1127 kubelet_node_status.go:107] Unable to register node with API server: connection refused"'
+    kubelet = start("kubelet", ["sh", "-c", f"{script}; sleep 30"], logs)
 
     def read_node(name):
         raise ApiException(status=404, reason=f"nodes {name!r} not found")

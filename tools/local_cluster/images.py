@@ -118,8 +118,12 @@ def layer_tar(entries: tuple[Entry, ...]) -> bytes:
     return buffer.getvalue()
 
 
+def digest_of(content: bytes) -> str:
+    return f"sha256:{hashlib.sha256(content).hexdigest()}"
+
+
 def blob(content: bytes) -> tuple[str, bytes]:
-    return f"sha256:{hashlib.sha256(content).hexdigest()}", content
+    return digest_of(content), content
 
 
 def canonical_json(document: dict) -> bytes:
@@ -129,7 +133,7 @@ def canonical_json(document: dict) -> bytes:
 def oci_archive(image: Image) -> bytes:
     """The OCI image-layout tar of `image`, named for containerd by its annotations."""
     layer = layer_tar(image.entries)
-    diff_id, _ = blob(layer)
+    diff_id = digest_of(layer)
     layer_digest, layer_gz = blob(gzip.compress(layer, compresslevel=6, mtime=0))
     config = {
         "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
