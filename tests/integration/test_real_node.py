@@ -24,6 +24,8 @@ from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
 from tools.local_cluster import build, node
+from tools.local_cluster.cluster import LocalCluster
+from tools.local_cluster.processes import ClusterError
 
 from .kube import eventually
 from .playbooks import ansible_playbook, extra_vars, kubeconfig_with_context
@@ -96,6 +98,16 @@ def test_the_real_node_is_ready_labelled_and_tainted(local_cluster):
     assert real.status.node_info.kubelet_version == build.KUBERNETES_VERSION
     assert real.status.node_info.container_runtime_version.startswith("containerd://1.6")
     assert "kwok.x-k8s.io/node" not in (real.metadata.annotations or {})
+
+
+def test_a_second_real_node_is_refused_naming_the_running_one(local_cluster, tmp_path):
+    with pytest.raises(ClusterError) as refused:
+        LocalCluster(tmp_path / "second", real_node=True).up()
+    root = local_cluster.control_plane.layout.root
+    assert (f"the real node of the local cluster in {root} is running, and a machine runs one real node at a time. "
+            f"Stop that cluster first: INFERNO_LOCAL_CLUSTER_DIR={root} scripts/cluster down") in str(refused.value)
+    assert not (tmp_path / "second" / "state.json").exists()
+    assert local_cluster.control_plane.running()
 
 
 def test_dev_inventory_runs_inferno_on_the_real_node_ready_through_its_probes(local_cluster, dev_release):

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from . import build, images, inferno_binary, node_addons, pki
-from .node import NODE_NAME, RealNode, host_address, record_owner_pids
+from .node import NODE_NAME, RealNode, check_host_free, host_address, record_owner_pids
 from .node import check_prerequisites as check_node_prerequisites
 from .processes import (ClusterError, Component, free_ports, http_ok, is_alive, load, port_in_use, save, signal_group, start,
                         stop, wait_until, wait_until_gone)
@@ -153,6 +153,8 @@ class LocalCluster:
     # -- up ----------------------------------------------------------------------------
     def up(self) -> dict:
         check_prerequisites(self.real_node)
+        if self.real_node:
+            check_host_free(self.layout.root)
         with exclusive(self.layout):
             if self.running():
                 return self.status()

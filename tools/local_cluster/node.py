@@ -26,7 +26,6 @@ import re
 import shlex
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -72,71 +71,29 @@ HOST_PROGRAMS = {
 }
 
 
-@dataclass(frozen=True)
-class NodeLayout:
-    """The real node's files inside one cluster folder."""
+class NodeLayout:  # pylint: disable=too-few-public-methods,too-many-instance-attributes  # a record of paths
+    """The real node's files inside one cluster folder, and its fixed places under RUN_DIR."""
 
-    root: Path
-
-    @property
-    def containerd_config(self) -> Path:
-        return self.root / "containerd.toml"
-
-    @property
-    def containerd_root(self) -> Path:
-        return self.root / "containerd"
-
-    @property
-    def containerd_state(self) -> Path:
-        return RUN_DIR / "containerd"
-
-    @property
-    def containerd_socket(self) -> Path:
+    def __init__(self, root: Path):
+        self.root = root
+        self.containerd_config = root / "containerd.toml"
+        self.containerd_root = root / "containerd"
+        self.containerd_state = RUN_DIR / "containerd"
         # A short, fixed path: unix socket paths are limited to 107 bytes.
-        return RUN_DIR / "containerd.sock"
-
-    @property
-    def crictl_config(self) -> Path:
-        """crictl's settings for this node: `crictl --config /run/inferno-ops/crictl.yaml ps`."""
-        return RUN_DIR / "crictl.yaml"
-
-    @property
-    def cni_config_dir(self) -> Path:
-        return self.root / "cni" / "net.d"
-
-    @property
-    def cni_ipam_dir(self) -> Path:
-        return self.root / "cni" / "ipam"
-
-    @property
-    def kubelet_root(self) -> Path:
-        return self.root / "kubelet"
-
-    @property
-    def kubelet_config(self) -> Path:
-        return self.root / "kubelet-config.yaml"
-
-    @property
-    def kube_proxy_config(self) -> Path:
-        return self.root / "kube-proxy-config.yaml"
-
-    @property
-    def pod_logs(self) -> Path:
-        return self.root / "pod-logs"
-
-    @property
-    def volume_plugins(self) -> Path:
-        return self.root / "volume-plugins"
-
-    @property
-    def volumes(self) -> Path:
-        """Where local-path-provisioner makes each claim's directory."""
-        return self.root / "volumes"
-
-    @property
-    def host_record(self) -> Path:
-        """What the host looked like before the node started (sysctls, shared folders)."""
-        return self.root / "host-before.json"
+        self.containerd_socket = RUN_DIR / "containerd.sock"
+        # crictl's settings for this node: `crictl --config /run/inferno-ops/crictl.yaml ps`.
+        self.crictl_config = RUN_DIR / "crictl.yaml"
+        self.cni_config_dir = root / "cni" / "net.d"
+        self.cni_ipam_dir = root / "cni" / "ipam"
+        self.kubelet_root = root / "kubelet"
+        self.kubelet_config = root / "kubelet-config.yaml"
+        self.kube_proxy_config = root / "kube-proxy-config.yaml"
+        self.pod_logs = root / "pod-logs"
+        self.volume_plugins = root / "volume-plugins"
+        # Where local-path-provisioner makes each claim's directory.
+        self.volumes = root / "volumes"
+        # What the host looked like before the node started (sysctls, shared folders).
+        self.host_record = root / "host-before.json"
 
 
 # --- The host -----------------------------------------------------------------------
@@ -191,16 +148,29 @@ def write_sysctl(name: str, value: str) -> None:
         raise ClusterError(f"cannot set {name}={value} ({error}); the real node needs it") from error
 
 
+def live_owner_other_than(cluster_root: Path) -> str | None:
+    """The folder of another cluster whose real node runs on this machine, if any."""
+    if not OWNER_RECORD.is_file():
+        return None
+    owner = json.loads(OWNER_RECORD.read_text())
+    if owner.get("root") != str(cluster_root) and any(is_alive(pid) for pid in owner.get("pids", [])):
+        return owner["root"]
+    return None
+
+
+def check_host_free(cluster_root: Path) -> None:
+    """Refuse, naming it, while another cluster's real node runs on this machine."""
+    if (other := live_owner_other_than(cluster_root)) is not None:
+        raise ClusterError(
+            f"the real node of the local cluster in {other} is running, and a machine runs one real node at a time. "
+            f"Stop that cluster first: INFERNO_LOCAL_CLUSTER_DIR={other} scripts/cluster down "
+            "(or start this one with --no-real-node)")
+
+
 def claim_host(cluster_root: Path) -> None:
-    """Record that this cluster owns the machine's real node; refuse when another live one does."""
+    """Record that this cluster owns the machine's real node."""
+    check_host_free(cluster_root)
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    if OWNER_RECORD.is_file():
-        owner = json.loads(OWNER_RECORD.read_text())
-        if owner.get("root") != str(cluster_root) and any(is_alive(pid) for pid in owner.get("pids", [])):
-            raise ClusterError(
-                f"the real node of the local cluster in {owner['root']} is running, and a machine runs one real node "
-                f"at a time. Stop that cluster first: INFERNO_LOCAL_CLUSTER_DIR={owner['root']} scripts/cluster down "
-                "(or start this one with --no-real-node)")
     OWNER_RECORD.write_text(json.dumps({"root": str(cluster_root), "pids": []}))
 
 
@@ -420,7 +390,12 @@ class RealNode:
         return [f"container {container} (the CRI could not remove it)" for container in left]
 
     def cleanup(self, paths: build.Paths | None) -> list[str]:
-        """Remove what the node left on the host; returns what was found and removed. Idempotent."""
+        """Remove what the node left on the host; returns what was found and removed. Idempotent.
+        While another cluster's real node runs, the host's shared state is its own: only this
+        cluster's folder goes."""
+        if live_owner_other_than(self.cluster_root) is not None:
+            shutil.rmtree(self.layout.root, ignore_errors=True)
+            return []
         removed: list[str] = []
         removed += unmount_under((self.layout.root, RUN_DIR))
         removed += unmount_netns()
