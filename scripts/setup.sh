@@ -203,7 +203,7 @@ cargo_bin="$(command -v cargo || echo "$HOME/.cargo/bin/cargo")"
 if [[ -x "$cargo_bin" ]]; then
     rust_version="$("$cargo_bin" --version | awk '{print $2}')"
     if printf '%s\n%s\n' "$MIN_RUST" "$rust_version" | sort -V -C; then
-        log "cargo $rust_version builds Inferno for the real node on the first 'scripts/cluster up' (~10 min, cached)"
+        log "cargo $rust_version builds Inferno for the real node on the first 'scripts/cluster up' (about 20 min beside the control plane; cached)"
     else
         log "WARNING: cargo $rust_version is older than $MIN_RUST; the real node's Inferno image needs 'rustup update stable'"
     fi

@@ -10,7 +10,6 @@ host and deletes the data, but keeps logs/.
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import os
 import shutil
@@ -292,7 +291,7 @@ class LocalCluster:
             sys.executable, "-m", "tools.local_cluster", "simulate-snapshots", f"--kubeconfig={layout.kubeconfig}",
         ], layout.logs, env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])}))
         if node:
-            self._start_node_addons(node, paths, certs, node_ip, metrics_port, remember)
+            node_addons.start(self._api(), node.layout, paths, certs, node_ip, metrics_port, layout.logs, remember)
             node.wait_ready(kubelet, client.CoreV1Api(self._api()).read_node)
             proxy = remember(node.start_kube_proxy(paths, certs.kubeconfigs["kube-proxy"], node_ip,
                                                    (proxy_healthz, proxy_metrics)))
@@ -306,21 +305,6 @@ class LocalCluster:
                        "serving metrics.k8s.io through the aggregation layer")
         if not is_alive(snapshots.pid):
             raise ClusterError(f"the snapshot simulator exited; see {snapshots.log}")
-
-    def _start_node_addons(self, node: RealNode, paths: build.Paths, certs: pki.ClusterPKI, node_ip: str,
-                           metrics_port: int, remember) -> None:
-        from kubernetes import utils
-
-        helper_image = images.busybox_reference()
-        for item in node_addons.local_path_objects(node.layout, helper_image):
-            utils.create_from_dict(self._api(), item)
-        remember(node_addons.start_local_path_provisioner(
-            paths, certs.kubeconfigs["local-path-provisioner"], helper_image, self.layout.logs))
-        ca_bundle = base64.b64encode(certs.ca_cert.read_bytes()).decode()
-        for item in node_addons.metrics_objects(node_ip, metrics_port, ca_bundle):
-            utils.create_from_dict(self._api(), item)
-        remember(node_addons.start_metrics_server(paths, certs.kubeconfigs["metrics-server"], node_ip, metrics_port,
-                                                  certs.metrics_serving, certs.ca_cert, self.layout.logs))
 
     # -- cluster objects -----------------------------------------------------------------
     def _api(self):

@@ -6,7 +6,8 @@
 ``download`` is the feature set of Inferno's "standard" image: the HTTP API, metrics and
 model downloads with rustls, no OpenSSL and no GGUF/ONNX backends. The crate's release
 profile asks for fat LTO and one codegen unit (about 25 minutes on two cores); the build
-here turns LTO off and uses 16 codegen units (about 10 minutes), which serves the same.
+here turns LTO off and uses 16 codegen units (10 minutes on two idle cores, about 20 beside
+the control plane's Go build), which serves the same.
 0.8.0, the tag in the chart's values, was never published on crates.io; 0.10.3 is the
 newest release there.
 """
@@ -78,7 +79,7 @@ def ensure_built(progress: build.Progress | None = None, version: str = INFERNO_
         if is_built(version):
             return binary_path(version)
         started = time.monotonic()
-        progress(f"cargo install {INFERNO_CRATE} {version} into {root} (about 10 minutes on two cores)")
+        progress(f"cargo install {INFERNO_CRATE} {version} into {root} (10-20 minutes on two cores)")
         shutil.rmtree(root, ignore_errors=True)
         partial = tempfile.mkdtemp(prefix="inferno-ops-cargo-", dir=root.parent)
         args = [cargo, "install", INFERNO_CRATE, "--version", version, "--locked", "--no-default-features",

@@ -15,12 +15,14 @@ does; in a cloud cluster they would run as Deployments.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
+from typing import Callable
 
-from . import build
+from . import build, images, pki
 from .node import NODE_LABEL, NodeLayout
-from .processes import Component, start
+from .processes import Component, start as start_process
 
 LOCAL_PATH_CLASS = "local-path"
 LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
@@ -58,7 +60,7 @@ def local_path_objects(layout: NodeLayout, helper_image: str) -> list[dict]:
 
 
 def start_local_path_provisioner(paths: build.Paths, kubeconfig: Path, helper_image: str, logs: Path) -> Component:
-    return start("local-path-provisioner", [
+    return start_process("local-path-provisioner", [
         str(paths.local_path_provisioner), "start", f"--kubeconfig={kubeconfig}",
         f"--namespace={LOCAL_PATH_NAMESPACE}", f"--configmap-name={LOCAL_PATH_CONFIGMAP}",
         f"--service-account-name={LOCAL_PATH_SERVICE_ACCOUNT}", f"--helper-image={helper_image}",
@@ -84,7 +86,7 @@ def metrics_objects(node_ip: str, port: int, ca_bundle: str) -> list[dict]:
 
 def start_metrics_server(paths: build.Paths, kubeconfig: Path, node_ip: str, port: int,
                          serving: tuple[Path, Path], ca_cert: Path, logs: Path) -> Component:
-    return start("metrics-server", [
+    return start_process("metrics-server", [
         str(paths.metrics_server), f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}", f"--bind-address={node_ip}", f"--secure-port={port}",
         f"--tls-cert-file={serving[0]}", f"--tls-private-key-file={serving[1]}",
@@ -93,3 +95,19 @@ def start_metrics_server(paths: build.Paths, kubeconfig: Path, node_ip: str, por
         # kwok's nodes have no kubelet to scrape.
         f"--node-selector={NODE_LABEL}=true",
     ], logs, port)
+
+
+def start(api_client, layout: NodeLayout, paths: build.Paths, certs: pki.ClusterPKI, node_ip: str, metrics_port: int,
+          logs: Path, remember: Callable[[Component], Component]) -> None:
+    """Create both add-ons' objects and start their processes; `remember` records each process."""
+    from kubernetes import utils  # pylint: disable=import-outside-toplevel  # only `up` needs the client
+
+    helper_image = images.busybox_reference()
+    for item in local_path_objects(layout, helper_image):
+        utils.create_from_dict(api_client, item)
+    remember(start_local_path_provisioner(paths, certs.kubeconfigs["local-path-provisioner"], helper_image, logs))
+    ca_bundle = base64.b64encode(certs.ca_cert.read_bytes()).decode()
+    for item in metrics_objects(node_ip, metrics_port, ca_bundle):
+        utils.create_from_dict(api_client, item)
+    remember(start_metrics_server(paths, certs.kubeconfigs["metrics-server"], node_ip, metrics_port,
+                                  certs.metrics_serving, certs.ca_cert, logs))
