@@ -3,8 +3,9 @@
 #   1. yamllint .          (config: .yamllint)
 #   2. ansible-lint        (config: .ansible-lint)
 #   3. scripts/sanity.sh   (ansible-test sanity)
-#   4. pytest tests        (a run that collects no tests is a FAILURE; tests/integration
-#                           starts the local control plane, building it on first use)
+#   4. pytest tests tools  (one session; a run that collects no tests is a FAILURE;
+#                           tests/integration starts the local control plane, building it
+#                           on first use; tools/local_cluster/tests need no cluster)
 #   5. molecule test -s local, and molecule syntax -s default (kind needs Docker)
 # `scripts/test.sh lint` runs steps 1-2 only (`make lint`).
 # Needs the environment from `make setup` (scripts/setup.sh).
@@ -58,11 +59,11 @@ fi
 
 run_step sanity bash scripts/sanity.sh
 
-banner "pytest: python -m pytest tests -ra"
+banner "pytest: python -m pytest tests tools -ra"
 rc=0
-python -m pytest tests -ra || rc=$?
+python -m pytest tests tools -ra || rc=$?
 if [[ $rc -eq 5 ]]; then
-    fail "pytest: no tests ran (pytest exit code 5: nothing collected under tests/)"
+    fail "pytest: no tests ran (pytest exit code 5: nothing collected under tests/ or tools/)"
 elif [[ $rc -ne 0 ]]; then
     fail "pytest (exit code $rc)"
 fi

@@ -16,7 +16,7 @@ import pytest
 from tools.local_cluster import build, images, inferno_binary, node
 from tools.local_cluster.processes import ClusterError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def archive_members(data: bytes) -> dict[str, bytes]:

@@ -1,0 +1,1 @@
+"""Development tooling of inferno.ops (the local cluster, benchmarks); not shipped in the collection."""

@@ -1,0 +1,1 @@
+"""Tests of the local cluster tooling that need no running cluster (pure logic, CLI checks)."""
