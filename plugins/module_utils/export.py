@@ -20,7 +20,11 @@ try:
 except ImportError:  # reported by the module
     HAS_YAML = False
 
-from ansible_collections.inferno.ops.plugins.module_utils.redaction import SECRET_VALUE_KEYS
+from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
+    digested,
+    replace_secret_data,
+    replace_secret_values,
+)
 
 # What kubectl-neat drops: fields the server owns, which a re-apply must not carry.
 SERVER_METADATA = ("uid", "resourceVersion", "managedFields", "creationTimestamp", "generation", "selfLink",
@@ -48,32 +52,22 @@ def clean_object(obj):
     return cleaned
 
 
-def digest(value):
-    """Stands in for a secret value: tells whether two values match, not what they are."""
-    return "sha256:" + hashlib.sha256(str(value).encode("utf-8")).hexdigest()[:16]
-
-
 def redact_secret(obj):
-    """A Secret with every data/stringData value replaced by its digest; the keys stay."""
-    redacted = copy.deepcopy(obj)
-    for field in ("data", "stringData"):
-        if isinstance(redacted.get(field), dict):
-            redacted[field] = dict((key, digest(value)) for key, value in redacted[field].items())
+    """A Secret with every data/stringData value replaced by its digest; the keys stay.
+
+    Anything that is not a Secret is returned as it is.
+    """
+    redacted = replace_secret_data(obj, digested)
+    if redacted is obj:
+        return obj
     annotations = (redacted.get("metadata") or {}).setdefault("annotations", {})
     annotations["inferno.ops/redacted"] = "values replaced by sha256 digests; export with include_secrets to keep them"
     return redacted
 
 
 def redact_values(values):
-    """Helm values with every leaf under the chart's secret keys replaced by its digest."""
-    if not isinstance(values, dict):
-        return values
-    redacted = copy.deepcopy(values)
-    for key in SECRET_VALUE_KEYS:
-        if isinstance(redacted.get(key), dict):
-            redacted[key] = dict((name, digest(value) if value not in (None, "") else value)
-                                 for name, value in redacted[key].items())
-    return redacted
+    """Helm values with every leaf under the chart's secret keys, at any depth, replaced by its digest."""
+    return replace_secret_values(values, digested)
 
 
 def redact_manifest(manifest):

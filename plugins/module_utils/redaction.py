@@ -1,11 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, inferno.ops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Keep secret values out of task output, diffs and logs.
+"""Keep secret values out of task output, diffs, exports and logs.
 
 The chart takes its secrets under the top-level ``secrets`` key and renders them into one
 Secret; Helm also stores a release's values. Everything we show a user (plans, diffs,
-status summaries, error messages) passes through these helpers first.
+status summaries, error messages) or write to disk passes through these helpers first.
+
+One walker, ``replace_leaves``, visits every leaf under the secret keys (however deeply
+nested in maps and lists) and hands it to a replacement function. Two replacement
+functions exist: ``masked`` (what a plan or a status shows) and ``digested`` (what an
+export writes, so that two exports can be compared without holding the values).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,13 +18,27 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import hashlib
 
 MASK = "********"
 # The chart's value keys that hold secrets.
 SECRET_VALUE_KEYS = ("secrets",)
-# The Kubernetes kinds whose data is secret.
+# The Kubernetes kinds whose data is secret, and the fields of theirs that hold it.
 SECRET_KINDS = ("Secret",)
+SECRET_DATA_FIELDS = ("data", "stringData")
 
+
+class _NotCompared(object):
+    """Stands for "there is no earlier value to compare with" (None is a real earlier value)."""
+
+    def __repr__(self):
+        return "NOT_COMPARED"
+
+
+NOT_COMPARED = _NotCompared()
+
+
+# --- the replacement functions: (leaf, the leaf at the same place before) -> what to show --
 
 def mask_value(value, changed=False):
     """The text shown instead of a secret value; says whether it changed, never what it is."""
@@ -28,28 +47,79 @@ def mask_value(value, changed=False):
     return MASK + " (changed)" if changed else MASK
 
 
+def digest(value):
+    """Stands in for a secret value: tells whether two values match, not what they are."""
+    return "sha256:" + hashlib.sha256(str(value).encode("utf-8")).hexdigest()[:16]
+
+
+def masked(value, before=NOT_COMPARED):
+    """Replacement function: the mask, marked "(changed)" when compared and different."""
+    return mask_value(value, changed=before is not NOT_COMPARED and before != value)
+
+
+def digested(value, before=NOT_COMPARED):
+    """Replacement function: the value's digest; an empty value stays as it is."""
+    if value in (None, ""):
+        return value
+    return digest(value)
+
+
+# --- the walker ----------------------------------------------------------------------
+
+def replace_leaves(tree, replace, before=NOT_COMPARED):
+    """A copy of ``tree`` with every leaf replaced by ``replace(leaf, before_leaf)``.
+
+    Maps and lists are walked to any depth. ``before`` is the same tree before a change, or
+    NOT_COMPARED; each leaf gets the leaf at the same place in it (a map key or a list
+    index), or None when that place did not exist.
+    """
+    compared = before is not NOT_COMPARED
+    if isinstance(tree, dict):
+        others = before if isinstance(before, dict) else {}
+        return dict((key, replace_leaves(value, replace, others.get(key) if compared else NOT_COMPARED))
+                    for key, value in tree.items())
+    if isinstance(tree, (list, tuple)):
+        others = before if isinstance(before, (list, tuple)) else ()
+        return [replace_leaves(value, replace,
+                               (others[index] if index < len(others) else None) if compared else NOT_COMPARED)
+                for index, value in enumerate(tree)]
+    return replace(tree, before)
+
+
+def replace_secret_values(values, replace, compare_to=NOT_COMPARED):
+    """A copy of Helm ``values`` with every leaf under the secret keys replaced (see replace_leaves)."""
+    if not isinstance(values, dict):
+        return values
+    replaced = copy.deepcopy(values)
+    compared = compare_to is not NOT_COMPARED
+    earlier = compare_to if isinstance(compare_to, dict) else {}
+    for key in SECRET_VALUE_KEYS:
+        if key in replaced:
+            replaced[key] = replace_leaves(replaced[key], replace, earlier.get(key) if compared else NOT_COMPARED)
+    return replaced
+
+
+def replace_secret_data(obj, replace, compare_to=NOT_COMPARED):
+    """A copy of a Secret with every data/stringData value replaced; any other object is returned as is."""
+    if not isinstance(obj, dict) or obj.get("kind") not in SECRET_KINDS:
+        return obj
+    replaced = copy.deepcopy(obj)
+    compared = compare_to is not NOT_COMPARED
+    earlier = compare_to if isinstance(compare_to, dict) else {}
+    for field in SECRET_DATA_FIELDS:
+        if isinstance(replaced.get(field), dict):
+            replaced[field] = replace_leaves(replaced[field], replace, earlier.get(field) if compared else NOT_COMPARED)
+    return replaced
+
+
+# --- what the modules, module_utils and filters call ----------------------------------------
+
 def mask_values(values, compare_to=None):
     """A copy of Helm values with every leaf under the secret keys masked.
 
     With ``compare_to`` (the values before a change), a leaf that differs is shown as changed.
     """
-    if not isinstance(values, dict):
-        return values
-    masked = copy.deepcopy(values)
-    for key in SECRET_VALUE_KEYS:
-        if isinstance(masked.get(key), dict):
-            other = (compare_to or {}).get(key) if compare_to is not None else None
-            masked[key] = _mask_leaves(masked[key], other, compare_to is not None)
-    return masked
-
-
-def _mask_leaves(tree, other, compare):
-    if isinstance(tree, dict):
-        other = other if isinstance(other, dict) else {}
-        return dict((key, _mask_leaves(value, other.get(key), compare)) for key, value in tree.items())
-    if isinstance(tree, list):
-        return [_mask_leaves(value, None, compare) for value in tree]
-    return mask_value(tree, changed=compare and other != tree)
+    return replace_secret_values(values, masked, NOT_COMPARED if compare_to is None else compare_to)
 
 
 def mask_object(obj, compare_to=None):
@@ -58,37 +128,19 @@ def mask_object(obj, compare_to=None):
     With ``compare_to`` (the object before a change), a value that differs from it is
     shown as changed, so a diff still tells which keys will change without showing them.
     """
-    if not isinstance(obj, dict) or obj.get("kind") not in SECRET_KINDS:
-        return obj
-    masked = copy.deepcopy(obj)
-    other = compare_to if isinstance(compare_to, dict) else {}
-    for field in ("data", "stringData"):
-        if isinstance(masked.get(field), dict):
-            other_field = other.get(field) or {}
-            masked[field] = dict(
-                (key, mask_value(value, changed=compare_to is not None and other_field.get(key) != value))
-                for key, value in masked[field].items()
-            )
-    return masked
+    return replace_secret_data(obj, masked, NOT_COMPARED if compare_to is None else compare_to)
 
 
 def secret_strings(values):
     """Every non-empty string under the secret keys: the texts to scrub from free text."""
     found = []
 
-    def walk(tree):
-        if isinstance(tree, dict):
-            for value in tree.values():
-                walk(value)
-        elif isinstance(tree, list):
-            for value in tree:
-                walk(value)
-        elif tree not in (None, "") and not isinstance(tree, bool):
-            found.append(str(tree))
+    def collect(value, before):
+        if value not in (None, "") and not isinstance(value, bool):
+            found.append(str(value))
+        return value
 
-    if isinstance(values, dict):
-        for key in SECRET_VALUE_KEYS:
-            walk(values.get(key))
+    replace_secret_values(values, collect)
     return found
 
 
