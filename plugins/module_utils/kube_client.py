@@ -3,22 +3,20 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one way our modules reach the Kubernetes API.
 
-Connection options and their rules (kubeconfig, context, host, api_key, validate_certs,
-ca_cert, proxies, impersonation...) are kubernetes.core's: its AUTH_ARG_SPEC for the
-code, its k8s_auth_options doc fragment for the docs, its client factory for the
-configuration. We take the plain ``kubernetes.client.ApiClient`` underneath and use the
-typed APIs, so a module makes only the requests it needs (no API discovery).
+Connection options and their rules are kubernetes.core's (see args_common), and so is the
+client factory. ``dynamic_client`` gives kubernetes.core's dynamic client, whose discovery
+is cached between runs; ``get_json`` reads a path as plain JSON through it, which avoids
+importing the kubernetes library's typed API classes (about a second per module run).
+``api_client`` gives the plain ApiClient, for modules that use the typed APIs.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import json
 from contextlib import contextmanager
 
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
@@ -36,15 +34,8 @@ except ImportError:  # AnsibleK8SModule reports the missing library
 
 
 # The typed API classes (client.CoreV1Api...) and the error a refused request raises.
-__all__ = ["ApiException", "api_client", "api_error_text", "client", "connection_argument_spec", "k8s_module",
-           "reported_api_errors"]
-
-
-def connection_argument_spec(**options):
-    """kubernetes.core's connection options plus the module's own."""
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(options)
-    return spec
+__all__ = ["ApiException", "api_client", "api_error_text", "client", "dynamic_client",
+           "get_json", "k8s_module", "reported_api_errors"]
 
 
 def k8s_module(argument_spec, **kwargs):
@@ -58,6 +49,23 @@ def api_client(module):
         return get_api_client(module=module).client.client
     except CoreException as error:
         module.fail_json(msg="Cannot build a Kubernetes client from the connection options: {0}".format(error))
+
+
+def dynamic_client(module):
+    """kubernetes.core's dynamic client (discovery cached between runs), for kinds known only at run time."""
+    try:
+        return get_api_client(module=module).client
+    except CoreException as error:
+        module.fail_json(msg="Cannot build a Kubernetes client from the connection options: {0}".format(error))
+
+
+def get_json(dynamic, path, **query):
+    """GET ``path`` with the dynamic client and return the plain JSON document (camelCase keys).
+
+    Raises ApiException (the dynamic client's errors are its subclasses) or a transport error.
+    """
+    response = dynamic.request("get", path, serialize=False, **query)
+    return json.loads(response.data.decode("utf-8"))
 
 
 def api_error_text(error):

@@ -32,8 +32,17 @@ from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
     mask_values,
 )
 
-# Operations a release can be stuck in; a new upgrade is refused by helm until they end.
-PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback", "uninstalling")
+# The oldest helm whose `upgrade --dry-run=server --output json` and `history --output json` this module reads.
+MIN_HELM_VERSION = "3.10.0"
+
+
+def helm_supported(version):
+    """Whether helm ``version`` ('v3.17.2', '4.1.4+g...') is MIN_HELM_VERSION or newer."""
+    numbers = []
+    for part in str(version).lstrip("v").split("+")[0].split("-")[0].split(".")[:3]:
+        numbers.append(int(part) if part.isdigit() else 0)
+    numbers += [0] * (3 - len(numbers))
+    return tuple(numbers) >= tuple(int(part) for part in MIN_HELM_VERSION.split("."))
 
 
 # Where the deploy role records, in a values file of its own, the revision an upgrade is

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
-module: cluster_facts
+module: cluster_info
 short_description: What a cluster offers a release, read in four requests
 version_added: 0.1.0
 author:
@@ -20,6 +20,8 @@ description:
     and its labels.
   - Four plain requests, with no API discovery, so preflight checks stay fast.
   - Reads only. Fails with the connection error when the cluster cannot be reached.
+  - Called C(inferno.ops.cluster_facts) before 0.2.0; that name still works. It returns no
+    C(ansible_facts), so by Ansible's naming rules it is an C(_info) module.
 options:
   namespace:
     description:
@@ -34,7 +36,7 @@ seealso:
 
 EXAMPLES = r"""
 - name: Read what the production cluster offers
-  inferno.ops.cluster_facts:
+  inferno.ops.cluster_info:
     kubeconfig: ~/.kube/prod.yaml
     context: inferno-prod
     namespace: inferno-prod
@@ -85,63 +87,21 @@ namespace:
       type: dict
 """
 
+from ansible_collections.inferno.ops.plugins.module_utils.args_common import K8S_CONNECTION, argument_spec
+from ansible_collections.inferno.ops.plugins.module_utils.cluster import read_cluster
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
-    ApiException,
-    api_client,
-    client,
-    connection_argument_spec,
+    dynamic_client,
     k8s_module,
     reported_api_errors,
 )
 
-DEFAULT_CLASS_ANNOTATIONS = (
-    "storageclass.kubernetes.io/is-default-class",
-    "storageclass.beta.kubernetes.io/is-default-class",
-)
-
-
-def served_api_versions(core_versions, group_list):
-    versions = list(core_versions.versions or [])
-    for group in group_list.groups or []:
-        versions.extend(version.group_version for version in group.versions or [])
-    return sorted(set(versions))
-
-
-def default_classes(storage_classes):
-    return sorted(
-        item.metadata.name
-        for item in storage_classes
-        if any((item.metadata.annotations or {}).get(key) == "true" for key in DEFAULT_CLASS_ANNOTATIONS)
-    )
-
-
-def read_namespace(core, name):
-    try:
-        namespace = core.read_namespace(name)
-        return dict(name=name, exists=True, labels=namespace.metadata.labels or {})
-    except ApiException as error:
-        if error.status != 404:
-            raise
-        return dict(name=name, exists=False, labels={})
-
 
 def main():
-    module = k8s_module(connection_argument_spec(namespace=dict(type="str")))
-    api = api_client(module)
+    module = k8s_module(argument_spec(K8S_CONNECTION, namespace=dict(type="str")))
+    dynamic = dynamic_client(module)
     with reported_api_errors(module):
-        version = client.VersionApi(api).get_code()
-        api_versions = served_api_versions(client.CoreApi(api).get_api_versions(), client.ApisApi(api).get_api_versions())
-        classes = client.StorageV1Api(api).list_storage_class().items
-        result = dict(
-            changed=False,
-            kubernetes_version=version.git_version.lstrip("v").split("-")[0].split("+")[0],
-            api_versions=api_versions,
-            storage_classes=sorted(item.metadata.name for item in classes),
-            default_storage_classes=default_classes(classes),
-        )
-        if module.params.get("namespace"):
-            result["namespace"] = read_namespace(client.CoreV1Api(api), module.params["namespace"])
-    module.exit_json(**result)
+        result = read_cluster(dynamic, module.params.get("namespace"))
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":

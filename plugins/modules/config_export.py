@@ -60,13 +60,10 @@ options:
     type: list
     elements: str
     default: []
-  binary_path:
-    description:
-      - The helm binary. Default, C(helm) on PATH.
-    type: path
 extends_documentation_fragment:
   - inferno.ops.release
   - kubernetes.core.k8s_auth_options
+  - inferno.ops.helm_binary
 attributes:
   check_mode:
     support: full
@@ -141,7 +138,6 @@ elapsed_seconds:
 """
 
 import datetime
-import json
 import os
 import shutil
 import sys
@@ -149,16 +145,15 @@ import tempfile
 import time
 
 from ansible.module_utils.common.text.converters import to_bytes, to_text
-from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
 from ansible_collections.inferno.ops.plugins.module_utils import export
-from ansible_collections.inferno.ops.plugins.module_utils.release_options import release_options
+from ansible_collections.inferno.ops.plugins.module_utils.args_common import K8S_CONNECTION, RELEASE, argument_spec
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     api_client,
     client,
-    connection_argument_spec,
     k8s_module,
     reported_api_errors,
 )
+from ansible_collections.inferno.ops.plugins.module_utils.release_state import ReleaseState, ReleaseStateError
 
 PAGE = 500
 INDEX = "index.yaml"
@@ -173,7 +168,8 @@ class Exporter(object):
         self.namespace = self.params["release_namespace"]
         self.release = self.params["release_name"]
         self.list_calls = 0
-        self.helm_runner = None
+        # helm history, get values and get manifest, with the module's connection options.
+        self.state = ReleaseState(module, self.release, self.namespace)
         self.files = {}
         self.modes = {}
         # Files that hold secret values when include_secrets is set: encrypted with a vault password.
@@ -199,18 +195,6 @@ class Exporter(object):
             objects.append(export.clean_object(obj))
         return sorted(objects, key=lambda obj: obj["metadata"]["name"])
 
-    def helm(self, *args):
-        """Run helm with kubernetes.core's translation of the connection options (a kubeconfig
-        path or dict, context, host, api_key, ca_cert, validate_certs) into helm's environment."""
-        if self.helm_runner is None:
-            self.helm_runner = AnsibleHelmModule(module=self.module._module)  # AnsibleK8SModule wraps it
-        rc, out, err = self.helm_runner.run_helm_command([self.helm_runner.get_helm_binary()] + list(args),
-                                                         fails_on_error=False)
-        if rc != 0:
-            self.module.fail_json(msg="helm {0} failed for release {1} in {2}: {3}".format(
-                args[0] if args[0] != "get" else "get " + args[1], self.release, self.namespace, err.strip()))
-        return out
-
     # --- building the files ---------------------------------------------------------
     def add(self, path, text, secret=False):
         self.files[path] = text
@@ -226,19 +210,22 @@ class Exporter(object):
         for obj in secrets:
             self.add("secrets/{0}.yaml".format(obj["metadata"]["name"]),
                      export.to_yaml(obj if secrets_kept else export.redact_secret(obj)), secret=True)
-        history = json.loads(self.helm("history", self.release, "--max", "256", "--output", "json"))
+        history = self.state.history()
+        if not history:
+            self.module.fail_json(msg="Release '{0}' is not installed in namespace '{1}' (helm history finds no "
+                                      "revision): there is nothing to export. Check release_name and "
+                                      "release_namespace.".format(self.release, self.namespace))
         self.add("helm/history.yaml", export.to_yaml(history))
         deployed = [entry["revision"] for entry in history if entry["status"] == "deployed"]
         current = deployed[-1] if deployed else history[-1]["revision"]
         revisions = [revision for revision in (current - 1, current) if revision in [e["revision"] for e in history]]
         for revision in revisions:
             base = "helm/revision-{0}/".format(revision)
-            for name, extra in (("values.yaml", []), ("values-computed.yaml", ["--all"])):
-                values = json.loads(self.helm("get", "values", self.release, "--revision", str(revision),
-                                              "--output", "json", *extra)) or {}
+            for name, all_values in (("values.yaml", False), ("values-computed.yaml", True)):
+                values = self.state.values(revision, all_values=all_values)
                 self.add(base + name, export.to_yaml(values if secrets_kept else export.redact_values(values)),
                          secret=True)
-            manifest = self.helm("get", "manifest", self.release, "--revision", str(revision))
+            manifest = self.state.manifest(revision)
             self.add(base + "manifest.yaml", manifest if secrets_kept else export.redact_manifest(manifest), secret=True)
         counts = dict(configmaps=sum(1 for path in self.files if path.startswith("configmaps/")),
                       secrets=len(secrets), revisions=len(revisions))
@@ -319,9 +306,12 @@ class Exporter(object):
         return sealed_now != (self.encrypting and path in self.secret_paths)
 
     def run(self):
-        with reported_api_errors(self.module, " in {0}".format(self.namespace)):
-            revision, counts = self.build()
-            host = self.api.configuration.host
+        try:
+            with reported_api_errors(self.module, " in {0}".format(self.namespace)):
+                revision, counts = self.build()
+                host = self.api.configuration.host
+        except ReleaseStateError as error:
+            self.module.fail_json(msg=str(error))
         digests = dict((path, export.sha256_text(text)) for path, text in self.files.items())
         previous = export.yaml.safe_load(self.read(INDEX) or "{}") or {}
         old_files = previous.get("files") or {}
@@ -357,14 +347,16 @@ class Exporter(object):
 
 def main():
     module = k8s_module(
-        connection_argument_spec(**release_options(
+        argument_spec(
+            K8S_CONNECTION,
+            RELEASE,
             dest=dict(type="path", required=True),
             include_secrets=dict(type="bool", default=False),
             vault_password_file=dict(type="path", no_log=False),
             vault_id=dict(type="str"),
             label_selectors=dict(type="list", elements="str", default=[]),
             binary_path=dict(type="path"),
-        ))
+        )
     )
     if module.params["vault_password_file"] and not module.params["include_secrets"]:
         module.fail_json(msg="vault_password_file encrypts the real secret values, which are exported only with "

@@ -94,6 +94,24 @@ options:
       - Also return the rendered manifest (Secret data masked).
     type: bool
     default: false
+  validate:
+    description:
+      - Send every rendered object to the API server as a server-side apply with C(dryRun=All)
+        (field manager C(inferno-ops-preflight)), so that a value the server refuses - a label
+        value with a space, an immutable field changed - fails here, before anything changes.
+        C(helm upgrade --dry-run=server) renders with the cluster's capabilities but does not
+        send the objects for validation.
+      - When the namespace does not exist yet, namespaced objects are validated in the
+        C(default) namespace under a generated name; nothing is stored either way.
+      - Not done for O(rollback_to): the target revision was applied before.
+    type: bool
+    default: false
+  read_cluster:
+    description:
+      - Also return what the cluster offers, as M(inferno.ops.cluster_info) does, for
+        O(release_namespace), in RV(cluster). Saves a module call before a deploy.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - inferno.ops.release
   - kubernetes.core.helm_common_options
@@ -107,6 +125,7 @@ attributes:
 requirements:
   - helm >= 3.10 (4.x included)
   - PyYAML
+  - kubernetes >= 24.2.0 (for O(validate) and O(read_cluster))
 seealso:
   - module: kubernetes.core.helm
   - module: kubernetes.core.helm_template
@@ -246,6 +265,13 @@ revision_marker:
   returned: always
   type: dict
   sample: {global: {infernoOps: {revision: 4}}}
+inputs:
+  description:
+    - What the plan was made from - the options naming the chart, release, values and
+      connection, with the secrets by key only - so that a later task can tell whether the
+      plan still applies to its own inputs.
+  returned: always
+  type: dict
 chart_digest:
   description: SHA-256 of the chart's files.
   returned: always
@@ -255,6 +281,39 @@ manifest:
   description: The rendered manifest, Secret data masked.
   returned: when O(return_manifest=true)
   type: str
+helm_version:
+  description: The version of the helm that rendered the plan.
+  returned: always
+  type: str
+  sample: v3.17.2
+validated:
+  description: The objects the API server accepted in a dry run, each as C(Kind namespace/name).
+  returned: when O(validate=true)
+  type: list
+  elements: str
+cluster:
+  description: What the cluster offers, with the keys M(inferno.ops.cluster_info) returns.
+  returned: when O(read_cluster=true)
+  type: dict
+  contains:
+    kubernetes_version:
+      description: The server's version, without the leading v.
+      type: str
+    api_versions:
+      description: Every group/version the cluster serves.
+      type: list
+      elements: str
+    storage_classes:
+      description: Names of the StorageClasses.
+      type: list
+      elements: str
+    default_storage_classes:
+      description: The StorageClasses marked as the default.
+      type: list
+      elements: str
+    namespace:
+      description: O(release_namespace), with C(name), C(exists) and C(labels).
+      type: dict
 """
 
 import hashlib
@@ -263,21 +322,32 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
-from ansible_collections.kubernetes.core.plugins.module_utils.helm_args_common import HELM_AUTH_ARG_SPEC
-from ansible_collections.inferno.ops.plugins.module_utils import release_plan
-from ansible_collections.inferno.ops.plugins.module_utils.release_options import release_options
+from ansible_collections.inferno.ops.plugins.module_utils import dry_run, release_plan
+from ansible_collections.inferno.ops.plugins.module_utils.args_common import (
+    HELM_CONNECTION,
+    RELEASE,
+    argument_spec as common_argument_spec,
+    mutually_exclusive,
+)
+from ansible_collections.inferno.ops.plugins.module_utils.cluster import read_cluster, read_namespace
+from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
+    ApiException,
+    TransportError,
+    api_error_text,
+    dynamic_client,
+    k8s_module,
+)
 from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
     mask_values,
     redact_text,
     secret_strings,
 )
-
+from ansible_collections.inferno.ops.plugins.module_utils.release_state import ReleaseState, ReleaseStateError
 
 def argument_spec():
-    spec = dict(HELM_AUTH_ARG_SPEC)
-    spec.update(release_options())
-    spec.update(
+    return common_argument_spec(
+        HELM_CONNECTION,
+        RELEASE,
         chart_ref=dict(type="path"),
         rollback_to=dict(type="int"),
         values_files=dict(type="list", elements="path", default=[]),
@@ -294,8 +364,9 @@ def argument_spec():
         ),
         record_chart_digest=dict(type="bool", default=True),
         return_manifest=dict(type="bool", default=False),
+        validate=dict(type="bool", default=False),
+        read_cluster=dict(type="bool", default=False),
     )
-    return spec
 
 
 def chart_digest(chart_ref):
@@ -320,44 +391,36 @@ def chart_digest(chart_ref):
 
 class Planner(object):
     def __init__(self, module):
-        # An AnsibleHelmModule: kubernetes.core's helm runner around our AnsibleModule.
+        # An AnsibleK8SModule (for the API client); helm runs through kubernetes.core's
+        # runner with the same connection options (release_state.helm_runner).
         self.module = module
         self.params = module.params
         self.namespace = self.params["release_namespace"]
+        self.state = ReleaseState(module, self.params["release_name"], self.namespace)
         self.secrets = dict(
             (key, value) for key, value in (self.params["secret_values"] or {}).items() if value not in (None, "")
         )
+        self._client = None
+        # Returned with a failure too, so that a caller can say what is wrong with helm or the cluster.
+        self.read_so_far = {}
 
     def fail(self, msg, **kwargs):
-        self.module.fail_json(msg=redact_text(msg, self.secrets.values()), **kwargs)
+        details = dict(self.read_so_far)
+        details.update(kwargs)
+        self.module.fail_json(msg=redact_text(msg, self.secrets.values()), **details)
 
-    def run(self, args):
-        command = [self.module.get_helm_binary()] + args + ["--namespace", self.namespace]
-        return self.module.run_helm_command(command, fails_on_error=False)
+    @property
+    def dynamic(self):
+        """kubernetes.core's dynamic client, built once, for the cluster reads and the dry runs."""
+        if self._client is None:
+            self._client = dynamic_client(self.module)
+        return self._client
 
     def current_release(self):
-        name = self.params["release_name"]
-        rc, out, err = self.run(["history", name, "--max", "1", "--output", "json"])
-        if rc != 0:
-            if "not found" in err:
-                return None
-            self.fail(
-                "Cannot read the history of release '{0}' in namespace '{1}': {2}Check that the cluster "
-                "is reachable with this kubeconfig and context.".format(name, self.namespace, err)
-            )
-        latest = json.loads(out)[-1]
-        if latest["status"] in release_plan.PENDING_STATUSES:
-            self.fail(
-                "Release '{0}' in namespace '{1}' is stuck in '{2}' at revision {3} (since {4}): another helm "
-                "operation is running or was interrupted. If no helm process is running, roll back with "
-                "playbooks/rollback.yml (or 'helm rollback {0} -n {1}') and run again.".format(
-                    name, self.namespace, latest["status"], latest["revision"], latest.get("updated")
-                )
-            )
-        rc, out, err = self.run(["status", name, "--output", "json"])
-        if rc != 0:
-            self.fail("Cannot read release '{0}': {1}".format(name, err))
-        status = json.loads(out)
+        latest = self.state.require_not_pending()
+        if latest is None:
+            return None
+        status = self.state.status()
         return {
             "revision": latest["revision"],
             "status": latest["status"],
@@ -369,29 +432,70 @@ class Planner(object):
 
     def stored_revision(self, revision):
         """What helm stored for a revision: its chart and app version, user values and manifest."""
-        name = self.params["release_name"]
-        rc, out, err = self.run(["history", name, "--max", "256", "--output", "json"])
-        entries = dict((entry["revision"], entry) for entry in json.loads(out)) if rc == 0 else {}
+        entries = dict((entry["revision"], entry) for entry in self.state.history())
         if revision not in entries:
             self.fail(
                 "Revision {0} of release '{1}' is not in its history (kept: {2}); helm keeps only the last "
                 "history_max revisions. Choose one of those.".format(
-                    revision, name, ", ".join(str(key) for key in sorted(entries)) or "none"
+                    revision, self.state.name, ", ".join(str(key) for key in sorted(entries)) or "none"
                 )
             )
-        rc, manifest, err = self.run(["get", "manifest", name, "--revision", str(revision)])
-        if rc != 0:
-            self.fail("Cannot read revision {0} of release '{1}': {2}".format(revision, name, err))
-        rc, values, err = self.run(["get", "values", name, "--revision", str(revision), "--output", "json"])
-        if rc != 0:
-            self.fail("Cannot read the values of revision {0} of release '{1}': {2}".format(revision, name, err))
         entry = entries[revision]
         return {
             "chart": entry["chart"],
             "app_version": entry.get("app_version") or "",
-            "values": release_plan.without_revision_marker(json.loads(values)),
-            "manifest": manifest,
+            "values": release_plan.without_revision_marker(self.state.values(revision)),
+            "manifest": self.state.manifest(revision),
         }
+
+    def cluster(self):
+        try:
+            return read_cluster(self.dynamic, self.namespace)
+        except ApiException as error:
+            self.fail("The Kubernetes API refused to say what the cluster offers: {0}".format(api_error_text(error)))
+        except (TransportError, OSError) as error:
+            self.fail("Cannot reach the Kubernetes API: {0}. Check that the cluster is up and that the connection "
+                      "options (kubeconfig, context, host) point at it.".format(error))
+
+    def validate(self, desired_objects, namespace_exists, values):
+        """Dry-run every rendered object on the API server; fail with what it refuses."""
+        try:
+            validated, refusals = dry_run.validate(self.dynamic, desired_objects, self.namespace, namespace_exists)
+        except (ApiException, TransportError, OSError) as error:
+            self.fail("Cannot validate the rendered objects with the API server: {0}".format(
+                api_error_text(error) if isinstance(error, ApiException) else error))
+        if refusals:
+            self.fail(
+                "The API server refuses {0} rendered object(s), so nothing was changed. Fix the value the message "
+                "names (in the environment's values file, the inventory's values or the overrides):\n{1}".format(
+                    len(refusals), "\n".join(dry_run.describe_refusals(refusals, values))))
+        return validated
+
+    def inputs(self):
+        """What the plan was made from (secrets by key only), so a caller can tell whether it still applies."""
+        params = self.params
+        kubeconfig = params.get("kubeconfig")
+        return dict(
+            chart_ref=params["chart_ref"],
+            rollback_to=params["rollback_to"],
+            release_name=params["release_name"],
+            release_namespace=self.namespace,
+            values_files=params["values_files"],
+            release_values=params["release_values"],
+            secret_keys=sorted(self.secrets),
+            set_values=params["set_values"],
+            # The kubeconfig option is no_log: compared by digest, as a path (or None for a dict).
+            kubeconfig_sha256=hashlib.sha256(kubeconfig.encode("utf-8")).hexdigest()
+            if isinstance(kubeconfig, str) else None,
+            context=params.get("context"),
+            binary_path=params.get("binary_path"),
+        )
+
+    def namespace_exists(self):
+        try:
+            return read_namespace(self.dynamic, self.namespace)["exists"]
+        except ApiException as error:
+            self.fail("Cannot read namespace {0}: {1}".format(self.namespace, api_error_text(error)))
 
     def upgrade_values(self, digest):
         values = dict(self.params["release_values"] or {})
@@ -405,7 +509,7 @@ class Planner(object):
         for path in params["values_files"]:
             args += ["--values", path]
         handle, values_path = tempfile.mkstemp(suffix=".yaml")
-        self.module.add_cleanup_file(values_path)
+        self.state.runner.add_cleanup_file(values_path)
         with os.fdopen(handle, "w") as stream:
             json.dump(values, stream)
         args += ["--values", values_path]
@@ -413,7 +517,7 @@ class Planner(object):
             flag = "--set" if item["value_type"] == "raw" else "--set-" + item["value_type"]
             args += [flag, item["value"]]
         args += ["--dry-run=server", "--output", "json"]
-        rc, out, err = self.run(args)
+        rc, out, err = self.state.run(args)
         if rc != 0:
             self.fail(
                 "The chart {0} does not render with these values, so nothing was changed. Fix the value helm "
@@ -442,6 +546,19 @@ class Planner(object):
         return desired, computed, upgrade_values, digest
 
     def plan(self):
+        try:
+            return self.plan_or_raise()
+        except ReleaseStateError as error:
+            self.fail(str(error))
+
+    def plan_or_raise(self):
+        helm_version = self.read_so_far["helm_version"] = self.state.helm_version()
+        if not release_plan.helm_supported(helm_version):
+            self.fail("helm {0} is not supported: helm_plan needs helm {1} or newer (4.x included).".format(
+                helm_version, release_plan.MIN_HELM_VERSION))
+        cluster = None
+        if self.params["read_cluster"]:
+            cluster = self.read_so_far["cluster"] = self.cluster()
         current = self.current_release()
         if self.params["rollback_to"]:
             if current is None:
@@ -455,6 +572,12 @@ class Planner(object):
             self.fail("Give chart_ref to plan an upgrade, or rollback_to to plan a rollback.")
         deployed_objects = release_plan.split_manifest((current or {}).get("manifest"), self.namespace)
         desired_objects = release_plan.split_manifest(desired.get("manifest"), self.namespace)
+        validated = None
+        if self.params["validate"] and not self.params["rollback_to"]:
+            namespace_exists = (cluster or {}).get("namespace", {}).get("exists")
+            if namespace_exists is None:
+                namespace_exists = current is not None or self.namespace_exists()
+            validated = self.validate(desired_objects, namespace_exists, computed)
         changes = release_plan.compare_objects(deployed_objects, desired_objects)
         reasons = release_plan.change_reasons(current, desired, changes)
         changed = bool(reasons)
@@ -474,7 +597,13 @@ class Planner(object):
             upgrade_values=upgrade_values,
             revision_marker=release_plan.revision_marker((current["revision"] if current else 0) + 1),
             chart_digest=digest,
+            helm_version=helm_version,
+            inputs=self.inputs(),
         )
+        if cluster is not None:
+            result["cluster"] = cluster
+        if validated is not None:
+            result["validated"] = validated
         if self.params["return_manifest"]:
             result["manifest"] = release_plan.masked_manifest(desired_objects)
         if changed and self.module._diff:
@@ -486,11 +615,7 @@ class Planner(object):
 
 
 def main():
-    module = AnsibleHelmModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=[("context", "ca_cert")],
-        supports_check_mode=True,
-    )
+    module = k8s_module(argument_spec(), mutually_exclusive=mutually_exclusive(HELM_CONNECTION))
     if not release_plan.HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
     result = Planner(module).plan()

@@ -35,9 +35,17 @@ options:
       - Seconds to poll for when O(wait=true).
     type: int
     default: 300
+  deployed_revision:
+    description:
+      - Also ask helm (C(helm history)) whether the release's latest revision is C(deployed) and,
+        when not C(0), whether it is this revision. A release that is not, or not installed,
+        is unhealthy at once, without waiting.
+      - Omitted, helm is not asked.
+    type: int
 extends_documentation_fragment:
   - inferno.ops.release
   - kubernetes.core.k8s_auth_options
+  - inferno.ops.helm_binary
   - inferno.ops.read_only
 """
 
@@ -58,9 +66,34 @@ EXAMPLES = r"""
 
 RETURN = r"""
 healthy:
-  description: Every Deployment rolled out and every Service has a ready endpoint.
+  description:
+    - Every Deployment rolled out and every Service has a ready endpoint (and, with
+      O(deployed_revision), the release is deployed at that revision).
   returned: always
   type: bool
+release:
+  description: The release's latest revision as helm reports it, or null.
+  returned: always (null unless O(deployed_revision) is given)
+  type: dict
+  contains:
+    revision:
+      description: Revision number.
+      type: int
+    status:
+      description: Helm status of that revision.
+      type: str
+    chart:
+      description: Chart name and version.
+      type: str
+    app_version:
+      description: The chart's appVersion.
+      type: str
+    updated:
+      description: When the revision was made.
+      type: str
+    description:
+      description: What helm recorded for it.
+      type: str
 problems:
   description: What is not healthy, one sentence each.
   returned: always
@@ -87,73 +120,107 @@ waited_seconds:
 import time
 
 from ansible_collections.inferno.ops.plugins.module_utils import release_health
-from ansible_collections.inferno.ops.plugins.module_utils.release_options import release_options
+from ansible_collections.inferno.ops.plugins.module_utils.args_common import K8S_CONNECTION, RELEASE, argument_spec
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     ApiException,
-    api_client,
-    client,
-    connection_argument_spec,
+    dynamic_client,
+    get_json,
     k8s_module,
     reported_api_errors,
+)
+from ansible_collections.inferno.ops.plugins.module_utils.release_state import (
+    ReleaseState,
+    ReleaseStateError,
+    entry_summary,
 )
 
 POLL_SECONDS = 1.0
 
 
 class ReleaseReader(object):
+    """Lists the release's objects as plain JSON through the dynamic client (the typed API
+    classes of the kubernetes library cost about a second to import)."""
+
     def __init__(self, module):
-        self.api = api_client(module)
+        self.dynamic = dynamic_client(module)
         self.namespace = module.params["release_namespace"]
         self.selector = "app.kubernetes.io/instance={0}".format(module.params["release_name"])
 
-    def _items(self, lister, kind, **kwargs):
-        items = lister(self.namespace, **kwargs).items
-        objects = [self.api.sanitize_for_serialization(item) for item in items]
+    def _items(self, group_version, resource, kind, selected=True):
+        prefix = "/api/v1" if group_version == "v1" else "/apis/" + group_version
+        path = "{0}/namespaces/{1}/{2}".format(prefix, self.namespace, resource)
+        query = dict(label_selector=self.selector) if selected else {}
+        objects = get_json(self.dynamic, path, **query).get("items") or []
         for obj in objects:
             obj["kind"] = kind
         return objects
 
     def read(self, full):
-        apps, core = client.AppsV1Api(self.api), client.CoreV1Api(self.api)
         objects = {
-            "Deployment": self._items(apps.list_namespaced_deployment, "Deployment", label_selector=self.selector),
-            "Service": self._items(core.list_namespaced_service, "Service", label_selector=self.selector),
+            "Deployment": self._items("apps/v1", "deployments", "Deployment"),
+            "Service": self._items("v1", "services", "Service"),
             # Slices carry the Service's labels only on newer clusters: take all, match by owner.
-            "EndpointSlice": self._items(client.DiscoveryV1Api(self.api).list_namespaced_endpoint_slice, "EndpointSlice"),
+            "EndpointSlice": self._items("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", selected=False),
         }
         if full:
-            objects["Pod"] = self._items(core.list_namespaced_pod, "Pod", label_selector=self.selector)
-            objects["PersistentVolumeClaim"] = self._items(
-                core.list_namespaced_persistent_volume_claim, "PersistentVolumeClaim", label_selector=self.selector)
+            objects["Pod"] = self._items("v1", "pods", "Pod")
+            objects["PersistentVolumeClaim"] = self._items("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
             objects["HorizontalPodAutoscaler"] = self._optional(
-                client.AutoscalingV2Api(self.api).list_namespaced_horizontal_pod_autoscaler, "HorizontalPodAutoscaler")
-            objects["PodDisruptionBudget"] = self._optional(
-                client.PolicyV1Api(self.api).list_namespaced_pod_disruption_budget, "PodDisruptionBudget")
+                "autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
+            objects["PodDisruptionBudget"] = self._optional("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget")
         return objects
 
-    def _optional(self, lister, kind):
+    def _optional(self, group_version, resource, kind):
         """Kinds an old cluster may serve under another version only: none rather than an error."""
         try:
-            return self._items(lister, kind, label_selector=self.selector)
+            return self._items(group_version, resource, kind)
         except ApiException as error:
             if error.status == 404:
                 return []
             raise
 
 
+def release_problem(module):
+    """(latest revision summary or None, problem or None): what helm says of the release."""
+    params = module.params
+    try:
+        latest = ReleaseState(module, params["release_name"], params["release_namespace"]).latest()
+    except ReleaseStateError as error:
+        module.fail_json(msg=str(error))
+    expected = params["deployed_revision"]
+    if latest is None:
+        return None, "release {0} is not installed in {1}".format(params["release_name"], params["release_namespace"])
+    if latest["status"] != "deployed" or expected not in (0, latest["revision"]):
+        return entry_summary(latest), "release {0} is '{1}' at revision {2} ({3}); expected 'deployed' at {4}".format(
+            params["release_name"], latest["status"], latest["revision"], latest.get("description") or "",
+            "revision {0}".format(expected) if expected else "any revision")
+    return entry_summary(latest), None
+
+
 def main():
-    module = k8s_module(
-        connection_argument_spec(**release_options(
-            wait=dict(type="bool", default=False),
-            wait_timeout=dict(type="int", default=300),
-        ))
-    )
+    module = k8s_module(argument_spec(
+        K8S_CONNECTION,
+        RELEASE,
+        binary_path=dict(type="path"),
+        wait=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
+        deployed_revision=dict(type="int"),
+    ))
+    if module.params["wait_timeout"] <= 0:
+        module.fail_json(msg="wait_timeout must be a number of seconds above 0, got {0}.".format(
+            module.params["wait_timeout"]))
+    release, release_problem_text = None, None
+    if module.params["deployed_revision"] is not None:
+        release, release_problem_text = release_problem(module)
     reader = ReleaseReader(module)
     started = time.monotonic()
     with reported_api_errors(module, " in {0}".format(reader.namespace)):
         while True:
             objects = reader.read(full=False)
             problems = release_health.problems(objects["Deployment"], objects["Service"], objects["EndpointSlice"])
+            if release_problem_text:
+                problems.insert(0, release_problem_text)
+                break
             if not problems or not module.params["wait"] or time.monotonic() - started >= module.params["wait_timeout"]:
                 break
             time.sleep(POLL_SECONDS)
@@ -166,6 +233,7 @@ def main():
         problems=problems,
         summary=summary,
         counts=dict((kind, len(objects[kind])) for kind in order),
+        release=release,
         waited_seconds=round(time.monotonic() - started, 1),
     )
 

@@ -1,13 +1,12 @@
-"""Pure logic of inferno.ops.release_health and cluster_facts: rollout state, endpoints, summary lines."""
+"""Pure logic of inferno.ops.release_health and cluster_info: rollout state, endpoints, summary lines."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace as Obj
 
 import pytest
 
 from ansible_collections.inferno.ops.plugins.module_utils import release_health
-from ansible_collections.inferno.ops.plugins.modules import cluster_facts
+from ansible_collections.inferno.ops.plugins.module_utils import cluster
 
 
 def deployment(wanted=2, generation=3, **status):
@@ -55,14 +54,15 @@ def test_summary_lines():
     assert release_health.describe(deployment()) == "Deployment inferno: 2/2 ready, 2 up to date, 2 available"
 
 
-def test_cluster_facts_reads_versions_and_default_classes():
-    core = Obj(versions=["v1"])
-    groups = Obj(groups=[Obj(versions=[Obj(group_version="apps/v1")]),
-                         Obj(versions=[Obj(group_version="snapshot.storage.k8s.io/v1"),
-                                       Obj(group_version="snapshot.storage.k8s.io/v1beta1")])])
-    assert cluster_facts.served_api_versions(core, groups) == [
+def test_cluster_info_reads_versions_and_default_classes():
+    core = {"versions": ["v1"]}
+    groups = {"groups": [{"versions": [{"groupVersion": "apps/v1"}]},
+                         {"versions": [{"groupVersion": "snapshot.storage.k8s.io/v1"},
+                                       {"groupVersion": "snapshot.storage.k8s.io/v1beta1"}]}]}
+    assert cluster.served_api_versions(core, groups) == [
         "apps/v1", "snapshot.storage.k8s.io/v1", "snapshot.storage.k8s.io/v1beta1", "v1"]
-    classes = [Obj(metadata=Obj(name="standard", annotations={"storageclass.kubernetes.io/is-default-class": "true"})),
-               Obj(metadata=Obj(name="fast", annotations=None)),
-               Obj(metadata=Obj(name="old", annotations={"storageclass.beta.kubernetes.io/is-default-class": "true"}))]
-    assert cluster_facts.default_classes(classes) == ["old", "standard"]
+    classes = [{"metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}},
+               {"metadata": {"name": "fast", "annotations": None}},
+               {"metadata": {"name": "old", "annotations": {"storageclass.beta.kubernetes.io/is-default-class": "true"}}}]
+    assert cluster.default_classes(classes) == ["old", "standard"]
+    assert cluster.plain_version("v1.34.4-gke.1+abc") == "1.34.4"

@@ -1,0 +1,266 @@
+"""inferno.ops.config_export's main() with the Kubernetes API and helm mocked.
+
+The API client's list calls (CoreV1Api.list_namespaced_config_map / _secret) and
+kubernetes.core's helm runner (AnsibleHelmModule.run_helm_command) are patched; everything
+else, argument parsing, redaction and the files written, is the module's own code. The
+run against a real cluster is in tests/integration/test_config_export.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pytest
+import yaml
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
+from kubernetes import client
+
+from ansible_collections.inferno.ops.plugins.modules import config_export
+
+HELM = "/opt/helm/bin/helm"
+NAMESPACE = "inferno-prod"
+SECRET = "s3cr3t-oauth2-unit"
+NESTED_SECRET = "nested-db-password-unit"
+ENCODED = base64.b64encode(SECRET.encode()).decode()
+VALUES = {"replicaCount": 2, "secrets": {"OAUTH2_CLIENT_SECRET": SECRET, "database": {"password": NESTED_SECRET}}}
+MANIFEST = f"""---
+apiVersion: v1
+kind: Secret
+metadata: {{name: inferno-secrets}}
+data: {{OAUTH2_CLIENT_SECRET: {ENCODED}}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: inferno-config}}
+data: {{RUST_LOG: info}}
+"""
+HISTORY = [
+    {"revision": 1, "status": "superseded", "chart": "inferno-0.1.0", "app_version": "0.10.3",
+     "updated": "2026-11-26T10:00:00Z", "description": "Install complete"},
+    {"revision": 2, "status": "deployed", "chart": "inferno-0.1.0", "app_version": "0.10.3",
+     "updated": "2026-11-27T10:00:00Z", "description": "Upgrade complete"},
+]
+
+
+class ModuleResult(Exception):
+    def __init__(self, result):
+        super().__init__(result)
+        self.result = result
+
+
+class ModuleExit(ModuleResult):
+    """exit_json was called."""
+
+
+class ModuleFail(ModuleResult):
+    """fail_json was called."""
+
+
+def exit_json(self, **result):
+    raise ModuleExit(result)
+
+
+def fail_json(self, msg, **result):
+    raise ModuleFail(dict(result, msg=msg, failed=True))
+
+
+def metadata(name, **labels):
+    return client.V1ObjectMeta(name=name, namespace=NAMESPACE, uid=f"uid-{name}", resource_version="42",
+                               labels={"app.kubernetes.io/instance": "inferno", **labels},
+                               annotations={"meta.helm.sh/release-name": "inferno"})
+
+
+class Cluster:
+    """The API's list calls and helm's answers, recording what was asked."""
+
+    def __init__(self, history=None, helm_error=None):
+        self.history = HISTORY if history is None else history
+        self.helm_error = helm_error
+        self.helm_calls = []
+        self.list_calls = []
+        # Two pages of ConfigMaps, to show the continue token is followed.
+        self.config_map_pages = [
+            client.V1ConfigMapList(items=[client.V1ConfigMap(metadata=metadata("inferno-config"),
+                                                             data={"RUST_LOG": "info"})],
+                                   metadata=client.V1ListMeta(_continue="page-2")),
+            client.V1ConfigMapList(items=[client.V1ConfigMap(metadata=metadata("inferno-extra"), data={"A": "1"})],
+                                   metadata=client.V1ListMeta()),
+        ]
+        self.secrets = client.V1SecretList(
+            items=[client.V1Secret(metadata=metadata("inferno-secrets"), type="Opaque",
+                                   data={"OAUTH2_CLIENT_SECRET": ENCODED})],
+            metadata=client.V1ListMeta())
+
+    def list_config_maps(self, namespace, **kwargs):
+        self.list_calls.append(("configmaps", namespace, kwargs))
+        return self.config_map_pages[0 if kwargs.get("_continue") is None else 1]
+
+    def list_secrets(self, namespace, **kwargs):
+        self.list_calls.append(("secrets", namespace, kwargs))
+        return self.secrets
+
+    def run_helm_command(self, command, fails_on_error=True, data=None):
+        self.helm_calls.append(list(command))
+        if self.helm_error:
+            return 1, "", self.helm_error
+        verb = command[1:3]
+        if verb[0] == "history":
+            return (0, json.dumps(self.history), "") if self.history else (1, "", "Error: release: not found")
+        if verb == ["get", "values"]:
+            computed = dict(VALUES, image={"tag": "0.10.3"}) if "--all" in command else VALUES
+            return 0, json.dumps(computed), ""
+        if verb == ["get", "manifest"]:
+            return 0, MANIFEST, ""
+        raise AssertionError(f"unexpected helm command {command}")
+
+
+@pytest.fixture
+def cluster(monkeypatch):
+    fake = Cluster()
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    # Bound methods set on the class stay bound to `fake`: they do not receive the API object.
+    monkeypatch.setattr(client.CoreV1Api, "list_namespaced_config_map", fake.list_config_maps)
+    monkeypatch.setattr(client.CoreV1Api, "list_namespaced_secret", fake.list_secrets)
+    monkeypatch.setattr(AnsibleHelmModule, "run_helm_command", fake.run_helm_command)
+    configuration = client.Configuration()
+    configuration.host = "https://cluster.test:6443"
+    monkeypatch.setattr(config_export, "api_client", lambda module: client.ApiClient(configuration))
+    return fake
+
+
+def run_module(dest, check=False, diff=False, **options):
+    args = {"release_name": "inferno", "release_namespace": NAMESPACE, "dest": str(dest), "binary_path": HELM,
+            "_ansible_check_mode": check, "_ansible_diff": diff, **options}
+    with patch_module_args(args), pytest.raises(ModuleExit) as done:
+        config_export.main()
+    return done.value.result
+
+
+def written_files(dest):
+    return {str(path.relative_to(dest)): path for path in sorted(dest.rglob("*")) if path.is_file()}
+
+
+def helm_argv(*args):
+    return [HELM, *args, "--namespace", NAMESPACE]
+
+
+def test_helm_reads_history_then_values_and_manifest_of_the_current_and_previous_revision(cluster, tmp_path):
+    result = run_module(tmp_path / "export")
+    assert not result.get("failed"), result
+    assert cluster.helm_calls == [helm_argv("history", "inferno", "--max", "256", "--output", "json")] + [
+        argv
+        for revision in ("1", "2")
+        for argv in (helm_argv("get", "values", "inferno", "--revision", revision, "--output", "json"),
+                     helm_argv("get", "values", "inferno", "--revision", revision, "--all", "--output", "json"),
+                     helm_argv("get", "manifest", "inferno", "--revision", revision))
+    ]
+    assert result["revision"] == 2
+    assert result["counts"] == {"configmaps": 2, "secrets": 1, "revisions": 2}
+
+
+@pytest.mark.parametrize("label_selectors, selector", [
+    ([], "app.kubernetes.io/instance=inferno"),
+    (["app=inferno", "tier=api"], "app=inferno,tier=api"),
+])
+def test_the_api_is_listed_by_label_page_by_page(cluster, tmp_path, label_selectors, selector):
+    result = run_module(tmp_path / "export", label_selectors=label_selectors)
+    assert cluster.list_calls == [
+        ("configmaps", NAMESPACE, {"label_selector": selector, "limit": config_export.PAGE, "_continue": None}),
+        ("configmaps", NAMESPACE, {"label_selector": selector, "limit": config_export.PAGE, "_continue": "page-2"}),
+        ("secrets", NAMESPACE, {"label_selector": selector, "limit": config_export.PAGE, "_continue": None}),
+    ]
+    assert result["api_list_calls"] == 3
+
+
+def test_check_mode_reports_the_files_and_writes_nothing(cluster, tmp_path):
+    dest = tmp_path / "export"
+    result = run_module(dest, check=True, diff=True)
+    assert result["changed"] is True
+    assert "index.yaml" not in result["written"] and "helm/revision-2/manifest.yaml" in result["written"]
+    assert result["diff"]["before"] == "" and "secrets/inferno-secrets.yaml " in result["diff"]["after"]
+    assert SECRET not in json.dumps(result)
+    assert not dest.exists()
+
+
+def test_secret_values_are_redacted_by_default_everywhere_they_are_written(cluster, tmp_path):
+    dest = tmp_path / "export"
+    result = run_module(dest)
+    files = written_files(dest)
+    assert set(result["written"]) | {"index.yaml"} == set(files)
+    leaks = [name for name, path in files.items() for text in (SECRET, ENCODED, NESTED_SECRET)
+             if text in path.read_text()]
+    assert leaks == []
+    assert SECRET not in json.dumps(result) and ENCODED not in json.dumps(result)
+    values = yaml.safe_load(files["helm/revision-2/values.yaml"].read_text())
+    assert values["secrets"]["database"]["password"].startswith("sha256:")  # nested values too
+    secret = yaml.safe_load(files["secrets/inferno-secrets.yaml"].read_text())
+    assert secret["data"]["OAUTH2_CLIENT_SECRET"].startswith("sha256:")
+    assert "uid" not in secret["metadata"] and secret["kind"] == "Secret"
+    assert oct(files["configmaps/inferno-config.yaml"].stat().st_mode & 0o777) == "0o644"
+
+
+def test_include_secrets_writes_the_real_values_in_private_files(cluster, tmp_path):
+    dest = tmp_path / "export"
+    run_module(dest, include_secrets=True)
+    files = written_files(dest)
+    assert NESTED_SECRET in files["helm/revision-2/values.yaml"].read_text()
+    assert ENCODED in files["secrets/inferno-secrets.yaml"].read_text()
+    assert all(oct(path.stat().st_mode & 0o777) == "0o600" for name, path in files.items() if name != "index.yaml")
+
+
+def test_an_unchanged_export_is_not_rewritten(cluster, tmp_path):
+    dest = tmp_path / "export"
+    first = run_module(dest)
+    before = {name: (path.stat().st_mtime_ns, path.stat().st_ino) for name, path in written_files(dest).items()}
+    index = (dest / "index.yaml").read_text()
+    second = run_module(dest)
+    assert first["changed"] is True and second["changed"] is False
+    assert second["written"] == [] and second["files"] == first["files"]
+    assert {name: (path.stat().st_mtime_ns, path.stat().st_ino) for name, path in written_files(dest).items()} == before
+    assert (dest / "index.yaml").read_text() == index
+
+
+def test_a_changed_object_rewrites_only_its_file(cluster, tmp_path):
+    dest = tmp_path / "export"
+    run_module(dest)
+    cluster.config_map_pages[1].items[0].data = {"A": "2"}
+    result = run_module(dest)
+    assert result["changed"] is True and result["written"] == ["configmaps/inferno-extra.yaml"]
+
+
+@pytest.mark.parametrize("history, helm_error, message", [
+    ([], None, "Release 'inferno' is not installed in namespace 'inferno-prod'"),
+    (None, "Error: Kubernetes cluster unreachable", "Kubernetes cluster unreachable"),
+])
+def test_helm_failures_are_reported_and_nothing_is_written(cluster, tmp_path, history, helm_error, message):
+    cluster.history = HISTORY if history is None else history
+    cluster.helm_error = helm_error
+    dest = tmp_path / "export"
+    with pytest.raises(ModuleFail) as failed:
+        run_module(dest)
+    assert message in failed.value.result["msg"]
+    assert not dest.exists()
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"vault_password_file": "/dev/null"}, "exported only with include_secrets=true"),
+    ({"include_secrets": True, "vault_id": "prod"}, "give vault_password_file too"),
+])
+def test_vault_options_are_checked_before_anything_is_read(cluster, tmp_path, options, message):
+    with pytest.raises(ModuleFail) as failed:
+        run_module(tmp_path / "export", **options)
+    assert message in failed.value.result["msg"]
+    assert cluster.helm_calls == [] and cluster.list_calls == []
+
+
+def test_release_name_and_dest_are_required(cluster, tmp_path):
+    with patch_module_args({"release_namespace": NAMESPACE}), pytest.raises(ModuleFail) as failed:
+        config_export.main()
+    assert "missing required arguments" in failed.value.result["msg"]
+    assert "dest" in failed.value.result["msg"] and "release_name" in failed.value.result["msg"]
+    assert os.listdir(tmp_path) == []
