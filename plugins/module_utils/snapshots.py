@@ -1,17 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, inferno.ops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure logic of inferno.ops.pvc_snapshot: names, labels, readiness, error classes, retention.
+"""The backup label contract and the pure logic built on it, unit-tested directly.
 
-Unit-tested directly; the module does the API calls.
+Names, labels, readiness, error classes and retention for inferno.ops.pvc_snapshot; backup
+sets, their summary lines, resolving a set and the restore plan for inferno.ops.backup_info.
+The modules do the API calls; no role or playbook spells these labels itself.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import hashlib
 import re
+import time
 
 GROUP = "snapshot.storage.k8s.io"
 VERSION = "v1"
@@ -27,6 +31,19 @@ LABEL_PIN = "inferno.ops/pin"
 LABEL_INSTANCE = "app.kubernetes.io/instance"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "inferno.ops"
+# On claims a restore creates: the snapshot each comes from, and (beside the originals) the release it
+# was restored for, without the release's own instance label so later backups leave it out.
+LABEL_RESTORED_FROM = "inferno.ops/restored-from"
+LABEL_RESTORED_FOR = "inferno.ops/restored-for"
+
+API_NOT_SERVED = ("The cluster does not serve {0}: install the external-snapshotter CRDs and snapshot controller, "
+                  "and a CSI driver with snapshot support.".format(API_VERSION))
+
+RESTORE_MODES = ("new", "in_place")
+# A claim gone since the backup is recreated as the chart would have made it: owned by the release.
+HELM_MANAGED_BY = "Helm"
+# Annotations the control plane or kubectl wrote on the original claim; a new claim gets its own.
+NOT_RESTORED_ANNOTATIONS = re.compile(r"^(pv|volume|volume\.beta|kubectl)\.kubernetes\.io/")
 
 BACKUP_ID_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 MAX_NAME = 253
@@ -37,7 +54,8 @@ FATAL_ERRORS = (
      "No VolumeSnapshotClass is the default for this volume's CSI driver: annotate one with "
      "snapshot.storage.kubernetes.io/is-default-class=true, or pass snapshot_class."),
     (re.compile(r"\d+ default snapshot classes were found", re.I),
-     "Several VolumeSnapshotClasses are the default for this driver: keep the annotation on one, or pass snapshot_class."),
+     "Several VolumeSnapshotClasses are the default for this driver: keep the annotation on one, or pass "
+     "snapshot_class."),
     (re.compile(r"not yet bound|PersistentVolumeClaim \"[^\"]+\" not found", re.I),
      "The claim is not bound to a volume (or is gone): snapshot only Bound claims; check that its pod was scheduled."),
     (re.compile(r"driver .*(mismatch|does not match)|failed to get VolumeSnapshotClass for provisioner", re.I),
@@ -65,6 +83,14 @@ def snapshot_name(pvc, backup_id):
         return name
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
     return "{0}-{1}-{2}".format(pvc[: MAX_NAME - len(backup_id) - 12], digest, backup_id)
+
+
+def release_selector(release, backup_id=None):
+    """The label selector of the release's snapshots made by inferno.ops (of one backup set with ``backup_id``)."""
+    selector = "{0}={1},{2}={3}".format(LABEL_INSTANCE, release, LABEL_MANAGED_BY, MANAGED_BY)
+    if backup_id:
+        selector += ",{0}={1}".format(LABEL_BACKUP_ID, backup_id)
+    return selector
 
 
 def snapshot_labels(release, pvc, backup_id, environment=None, chart_revision=None, extra=None):
@@ -121,8 +147,8 @@ def class_for_driver(classes, driver, wanted=None):
         for item in classes:
             if item["metadata"]["name"] == wanted:
                 if driver and item.get("driver") != driver:
-                    return None, ("VolumeSnapshotClass {0} is for driver {1}, but the volume's driver is {2}: use a class "
-                                  "for {2}.".format(wanted, item.get("driver"), driver))
+                    return None, ("VolumeSnapshotClass {0} is for driver {1}, but the volume's driver is {2}: use a "
+                                  "class for {2}.".format(wanted, item.get("driver"), driver))
                 return wanted, None
         return None, "VolumeSnapshotClass {0} does not exist (there are: {1}).".format(
             wanted, ", ".join(item["metadata"]["name"] for item in classes) or "none")
@@ -149,22 +175,182 @@ def parse_duration(text):
     return int(match.group(1)) * factor
 
 
+def epoch(timestamp):
+    """Seconds since the epoch of a timestamp as the API server writes it (RFC 3339, UTC), or None."""
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$", timestamp or "")
+    if not match:
+        return None
+    return calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S"))
+
+
+def source_claim(snapshot):
+    """The claim a snapshot was taken from (the pvc label keeps only 63 characters of its name)."""
+    source = (snapshot.get("spec") or {}).get("source") or {}
+    return source.get("persistentVolumeClaimName") or (snapshot["metadata"].get("labels") or {}).get(LABEL_PVC)
+
+
+def _agreed(values):
+    """The one value all snapshots of a set carry; None when missing or when they differ."""
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def _describe_set(backup_id, items):
+    labels = [item["metadata"].get("labels") or {} for item in items]
+    revision = _agreed(label.get(LABEL_CHART_REVISION) for label in labels)
+    created = [item["metadata"].get("creationTimestamp") for item in items]
+    stamps = sorted((epoch(text), text) for text in created if epoch(text) is not None)
+    not_ready, errors = [], {}
+    for item in items:
+        status = item.get("status") or {}
+        if not status.get("readyToUse"):
+            not_ready.append(item["metadata"]["name"])
+            if (status.get("error") or {}).get("message"):
+                errors[item["metadata"]["name"]] = status["error"]["message"]
+    return {
+        "backup_id": backup_id,
+        "chart_revision": int(revision) if revision and revision.isdigit() else None,
+        "environment": _agreed(label.get(LABEL_ENVIRONMENT) for label in labels),
+        "created": stamps[0][1] if stamps else None,
+        "created_epoch": stamps[0][0] if stamps else None,
+        "ready": not not_ready,
+        "ready_count": len(items) - len(not_ready),
+        "total": len(items),
+        "pinned": any(label.get(LABEL_PIN) == "true" for label in labels),
+        "claims": sorted(set(claim for claim in (source_claim(item) for item in items) if claim)),
+        "snapshots": sorted(item["metadata"]["name"] for item in items),
+        "not_ready": sorted(not_ready),
+        "errors": errors,
+    }
+
+
+def _ours(item, backup_id=None):
+    labels = item["metadata"].get("labels") or {}
+    return (bool(labels.get(LABEL_BACKUP_ID)) and labels.get(LABEL_MANAGED_BY) == MANAGED_BY
+            and backup_id in (None, labels[LABEL_BACKUP_ID]))
+
+
 def group_backup_sets(snapshots):
-    """Our snapshots grouped by backup id: {id: {created, ready, pinned, names}} (created = earliest, epoch s)."""
-    sets = {}
+    """Our snapshots (managed by inferno.ops, with a backup id) grouped by backup id: {id: set}.
+
+    A set is complete (``ready``) when every one of its snapshots is readyToUse; it was created
+    when its first snapshot was; it is pinned when any of its snapshots is.
+    """
+    grouped = {}
     for item in snapshots:
-        labels = item["metadata"].get("labels") or {}
-        backup_id = labels.get(LABEL_BACKUP_ID)
-        if not backup_id or labels.get(LABEL_MANAGED_BY) != MANAGED_BY:
-            continue
-        entry = sets.setdefault(backup_id, {"created": None, "ready": True, "pinned": False, "names": []})
-        created = item["metadata"].get("creationTimestampEpoch")
-        if created is not None and (entry["created"] is None or created < entry["created"]):
-            entry["created"] = created
-        entry["ready"] = entry["ready"] and bool((item.get("status") or {}).get("readyToUse"))
-        entry["pinned"] = entry["pinned"] or labels.get(LABEL_PIN) == "true"
-        entry["names"].append(item["metadata"]["name"])
-    return sets
+        if _ours(item):
+            grouped.setdefault(item["metadata"]["labels"][LABEL_BACKUP_ID], []).append(item)
+    return dict((backup_id, _describe_set(backup_id, items)) for backup_id, items in grouped.items())
+
+
+def newest_first(sets):
+    """The sets as a list, newest first (then by id, so the order is stable)."""
+    return sorted(sets.values(), key=lambda entry: (entry["created_epoch"] or 0, entry["backup_id"]), reverse=True)
+
+
+def _revision(entry):
+    return "?" if entry["chart_revision"] is None else entry["chart_revision"]
+
+
+def backup_line(entry):
+    """'<id>  revision <n>  <ready>/<total> ready  <created>  <claims>[  (pinned)]' for one set."""
+    return "{0}  revision {1}  {2}/{3} ready  {4}  {5}{6}".format(
+        entry["backup_id"], _revision(entry), entry["ready_count"], entry["total"], entry["created"] or "?",
+        ", ".join(entry["claims"]), "  (pinned)" if entry["pinned"] else "")
+
+
+def _listed(sets):
+    """'<id> (revision <n>), ...' newest first, or 'none'."""
+    return ", ".join("{0} (revision {1})".format(entry["backup_id"], _revision(entry))
+                     for entry in newest_first(sets)) or "none"
+
+
+def resolve_backup(sets, release, namespace, backup_id=None, chart_revision=None):
+    """(the set, or None; why none) for ``backup_id``, or else the newest set taken at ``chart_revision``.
+
+    Only a complete set resolves: one with a snapshot not readyToUse cannot be restored. With
+    neither ``backup_id`` nor ``chart_revision`` nothing is asked, so nothing resolves and nothing is wrong.
+    """
+    if backup_id:
+        entry = sets.get(backup_id)
+        if entry is None:
+            return None, ["There is no backup {0} of {1} in {2} (its backups, newest first: {3}).".format(
+                backup_id, release, namespace, _listed(sets))]
+        if not entry["ready"]:
+            return None, ["Backup {0} of {1} has {2} snapshot(s) in {3}, and every one must be readyToUse; not ready: "
+                          "{4}.".format(backup_id, release, entry["total"], namespace, _not_ready(entry))]
+        return entry, []
+    if chart_revision is None:
+        return None, []
+    taken = [entry for entry in newest_first(sets) if entry["chart_revision"] == chart_revision]
+    complete = [entry for entry in taken if entry["ready"]]
+    if complete:
+        return complete[0], []
+    if taken:
+        return None, ["No complete backup of {0} in {1} was taken at chart revision {2}: {3}.".format(
+            release, namespace, chart_revision, "; ".join(
+                "{0} has {1}/{2} snapshot(s) readyToUse (not ready: {3})".format(
+                    entry["backup_id"], entry["ready_count"], entry["total"], _not_ready(entry)) for entry in taken))]
+    return None, ["No backup of {0} in {1} was taken at chart revision {2} (its backups, newest first: {3}).".format(
+        release, namespace, chart_revision, _listed(sets))]
+
+
+def _not_ready(entry):
+    return ", ".join("{0} ({1})".format(name, entry["errors"][name]) if name in entry["errors"] else name
+                     for name in entry["not_ready"])
+
+
+def helm_labels(release):
+    return {LABEL_INSTANCE: release, LABEL_MANAGED_BY: HELM_MANAGED_BY}
+
+
+def helm_annotations(release, namespace):
+    return {"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": namespace,
+            "helm.sh/resource-policy": "keep"}
+
+
+def restore_plan(snapshots, claims, release, namespace, backup_id, mode):
+    """One claim to create per snapshot of ``backup_id``, in snapshot name order.
+
+    ``claims`` are the release's claims as the API returns them. With ``new``, each claim is
+    ``<source>-restored-<id>``, labelled as restored for the release but not as one of its own
+    (so later backups of the release leave it out). With ``in_place``, the source claim is
+    recreated under its own name with its labels and annotations, less those the control plane
+    or kubectl wrote; a claim gone since the backup gets the ones Helm would have given it.
+    Every claim is labelled with the snapshot it comes from, and takes the source's class and
+    access modes at the snapshot's restoreSize.
+    """
+    if mode not in RESTORE_MODES:
+        raise ValueError("restore mode {0!r} must be one of {1}".format(mode, ", ".join(RESTORE_MODES)))
+    originals = dict((claim["metadata"]["name"], claim) for claim in claims)
+    plan = []
+    ours = sorted((item for item in snapshots if _ours(item, backup_id)), key=lambda item: item["metadata"]["name"])
+    for snapshot in ours:
+        source = source_claim(snapshot)
+        original = originals.get(source) or {}
+        metadata, spec = original.get("metadata") or {}, original.get("spec") or {}
+        if mode == "in_place":
+            claim = source
+            labels = dict(metadata.get("labels") or helm_labels(release))
+            annotations = dict((key, value) for key, value in
+                               (metadata.get("annotations") or helm_annotations(release, namespace)).items()
+                               if not NOT_RESTORED_ANNOTATIONS.match(key))
+        else:
+            claim = "{0}-restored-{1}".format(source, backup_id)
+            labels = {LABEL_RESTORED_FOR: release}
+            annotations = {}
+        labels[LABEL_RESTORED_FROM] = snapshot["metadata"]["name"]
+        plan.append(dict(
+            snapshot=snapshot["metadata"]["name"],
+            source=source,
+            claim=claim,
+            size=(snapshot.get("status") or {}).get("restoreSize"),
+            storage_class=spec.get("storageClassName"),
+            access_modes=list(spec.get("accessModes") or ["ReadWriteOnce"]),
+            labels=labels,
+            annotations=annotations,
+        ))
+    return plan
 
 
 def choose_prunable(sets, keep_last=None, max_age_seconds=None, now=None):
@@ -173,14 +359,14 @@ def choose_prunable(sets, keep_last=None, max_age_seconds=None, now=None):
     A set goes when it is beyond the newest ``keep_last`` or older than ``max_age_seconds``;
     but the newest fully ready set and pinned sets are always kept.
     """
-    ordered = sorted(sets, key=lambda key: (sets[key]["created"] or 0, key), reverse=True)
+    ordered = [entry["backup_id"] for entry in newest_first(sets)]
     newest_ready = next((key for key in ordered if sets[key]["ready"]), None)
     delete, kept = [], {}
     for position, key in enumerate(ordered):
         entry = sets[key]
         too_many = keep_last is not None and position >= keep_last
-        too_old = (max_age_seconds is not None and now is not None and entry["created"] is not None
-                   and now - entry["created"] > max_age_seconds)
+        too_old = (max_age_seconds is not None and now is not None and entry["created_epoch"] is not None
+                   and now - entry["created_epoch"] > max_age_seconds)
         if key == newest_ready:
             kept[key] = "the newest ready backup is never pruned"
         elif entry["pinned"]:

@@ -106,6 +106,8 @@ attributes:
 requirements:
   - kubernetes >= 24.2.0
   - The external-snapshotter CRDs and controller, and a CSI driver with snapshot support.
+seealso:
+  - module: inferno.ops.backup_info
 """
 
 EXAMPLES = r"""
@@ -180,18 +182,16 @@ created_seconds:
   type: float
 """
 
-import calendar
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.inferno.ops.plugins.module_utils import snapshots as logic
-from ansible_collections.inferno.ops.plugins.module_utils.release_options import release_options
+from ansible_collections.inferno.ops.plugins.module_utils.args_common import K8S_CONNECTION, RELEASE, argument_spec
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     ApiException,
     api_client,
     api_error_text,
     client,
-    connection_argument_spec,
     k8s_module,
     reported_api_errors,
 )
@@ -222,15 +222,12 @@ class Snapshotter(object):
         groups = client.ApisApi(self.api).get_api_versions().groups or []
         served = [version.group_version for group in groups for version in group.versions or []]
         if logic.API_VERSION not in served:
-            self.fail("The cluster does not serve {0}: install the external-snapshotter CRDs and snapshot controller, "
-                      "and a CSI driver with snapshot support.".format(logic.API_VERSION))
+            self.fail(logic.API_NOT_SERVED)
 
     def our_snapshots(self, backup_id=None):
-        selector = "{0}={1},{2}={3}".format(logic.LABEL_INSTANCE, self.release, logic.LABEL_MANAGED_BY, logic.MANAGED_BY)
-        if backup_id:
-            selector += ",{0}={1}".format(logic.LABEL_BACKUP_ID, backup_id)
         items = self.custom.list_namespaced_custom_object(
-            logic.GROUP, logic.VERSION, self.namespace, "volumesnapshots", label_selector=selector)["items"]
+            logic.GROUP, logic.VERSION, self.namespace, "volumesnapshots",
+            label_selector=logic.release_selector(self.release, backup_id))["items"]
         return dict((item["metadata"]["name"], item) for item in items)
 
     def claims(self):
@@ -245,7 +242,8 @@ class Snapshotter(object):
                     raise
             return found
         selectors = self.params["label_selectors"] or ["{0}={1}".format(logic.LABEL_INSTANCE, self.release)]
-        found = self.core.list_namespaced_persistent_volume_claim(self.namespace, label_selector=",".join(selectors)).items
+        found = self.core.list_namespaced_persistent_volume_claim(
+            self.namespace, label_selector=",".join(selectors)).items
         if not found:
             self.fail("No PersistentVolumeClaim in {0} matches {1}.".format(self.namespace, ",".join(selectors)))
         return sorted(found, key=lambda claim: claim.metadata.name)
@@ -254,8 +252,8 @@ class Snapshotter(object):
         """Each claim's CSI driver, from its volume (one list of volumes, not one read per claim)."""
         for claim in claims:
             if claim.status.phase != "Bound" or not claim.spec.volume_name:
-                self.fail("PersistentVolumeClaim {0} is {1}, not Bound: a snapshot needs a bound volume. Check that its "
-                          "pod was scheduled (WaitForFirstConsumer classes bind only then).".format(
+                self.fail("PersistentVolumeClaim {0} is {1}, not Bound: a snapshot needs a bound volume. Check that "
+                          "its pod was scheduled (WaitForFirstConsumer classes bind only then).".format(
                               claim.metadata.name, claim.status.phase))
         volumes = dict((volume.metadata.name, volume) for volume in self.core.list_persistent_volume().items)
         provisioners = {}
@@ -291,7 +289,8 @@ class Snapshotter(object):
         drivers = self.volume_drivers(claims)
         wanted = []
         for claim in claims:
-            class_name, why = logic.class_for_driver(classes, drivers[claim.metadata.name], self.params["snapshot_class"])
+            class_name, why = logic.class_for_driver(classes, drivers[claim.metadata.name],
+                                                     self.params["snapshot_class"])
             if why:
                 self.fail("Cannot snapshot {0}: {1}".format(claim.metadata.name, why))
             name = logic.snapshot_name(claim.metadata.name, backup_id)
@@ -318,7 +317,8 @@ class Snapshotter(object):
     def create_one(self, body):
         """Create one VolumeSnapshot; returns (name, the exception or None). 409 means an earlier run made it."""
         try:
-            self.custom.create_namespaced_custom_object(logic.GROUP, logic.VERSION, self.namespace, "volumesnapshots", body)
+            self.custom.create_namespaced_custom_object(logic.GROUP, logic.VERSION, self.namespace, "volumesnapshots",
+                                                        body)
         except ApiException as error:
             if error.status != 409:  # 409: created by an earlier, interrupted run of the same backup id
                 return body["metadata"]["name"], error
@@ -405,7 +405,8 @@ class Snapshotter(object):
             return result
         for name in names:
             try:
-                self.custom.delete_namespaced_custom_object(logic.GROUP, logic.VERSION, self.namespace, "volumesnapshots", name)
+                self.custom.delete_namespaced_custom_object(logic.GROUP, logic.VERSION, self.namespace,
+                                                            "volumesnapshots", name)
             except ApiException as error:
                 if error.status != 404:
                     raise
@@ -436,24 +437,16 @@ class Snapshotter(object):
             max_age = logic.parse_duration(self.params["max_age"])
         except ValueError as error:
             self.fail(str(error))
-        items = list(self.our_snapshots().values())
-        for item in items:
-            item["metadata"]["creationTimestampEpoch"] = epoch(item["metadata"].get("creationTimestamp"))
-        sets = logic.group_backup_sets(items)
+        sets = logic.group_backup_sets(self.our_snapshots().values())
         delete_ids, kept = logic.choose_prunable(sets, self.params["keep_last"], max_age, time.time())
-        names = [name for backup_id in delete_ids for name in sets[backup_id]["names"]]
+        names = [name for backup_id in delete_ids for name in sets[backup_id]["snapshots"]]
         return self.delete(names, kept)
-
-
-def epoch(timestamp):
-    if not timestamp:
-        return None
-    return calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 def main():
     module = k8s_module(
-        connection_argument_spec(**release_options(
+        argument_spec(
+            K8S_CONNECTION, RELEASE,
             state=dict(type="str", default="present", choices=["present", "absent", "pruned"]),
             backup_id=dict(type="str"),
             pvcs=dict(type="list", elements="str", default=[]),
@@ -467,7 +460,7 @@ def main():
             max_age=dict(type="str"),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=600),
-        )),
+        ),
         required_if=[("state", "present", ["backup_id"])],
         mutually_exclusive=[("pvcs", "label_selectors")],
     )

@@ -37,23 +37,6 @@ def test_history_line():
     assert line.split() == ["3", "failed", "inferno-0.8.0", "2026-11-24T22:44:51", "Upgrade", "failed"]
 
 
-def snapshot(backup_id, revision, created, ready=True, managed=True):
-    labels = {"inferno.ops/backup-id": backup_id, "inferno.ops/chart-revision": str(revision)}
-    if not managed:
-        labels = {}
-    return {"metadata": {"labels": labels, "creationTimestamp": created}, "status": {"readyToUse": ready}}
-
-
-def test_newest_ready_backup_of_a_revision_skips_incomplete_and_other_revisions():
-    snapshots = [
-        snapshot("old-r1", 1, "2026-11-20T10:00:00Z"), snapshot("old-r1", 1, "2026-11-20T10:00:01Z"),
-        snapshot("new-r1", 1, "2026-11-21T10:00:00Z"), snapshot("new-r1", 1, "2026-11-21T10:00:00Z", ready=False),
-        snapshot("mid-r1", 1, "2026-11-20T12:00:00Z"),
-        snapshot("r2", 2, "2026-11-22T10:00:00Z"),
-        snapshot("", 1, "2026-11-23T10:00:00Z", managed=False),
-    ]
-    assert release_history.newest_ready_backup(snapshots, 1) == "mid-r1"  # new-r1 is not complete
-    assert release_history.newest_ready_backup(snapshots, "2") == "r2"
-    assert release_history.newest_ready_backup(snapshots) == "r2"
-    assert release_history.newest_ready_backup(snapshots, 3) == ""
-    assert release_history.newest_ready_backup([]) == ""
+def test_backup_lines_are_no_filter_any_more():
+    """backup_sets and newest_ready_backup moved into inferno.ops.backup_info (its lines and backup)."""
+    assert release_history.FilterModule().filters() == {"format_revision": release_history.format_revision}

@@ -44,7 +44,8 @@ def test_ready_needs_a_content_that_points_back(content, ready):
 
 def test_not_ready_to_use_is_not_ready():
     assert not logic.is_ready({**SNAPSHOT, "status": {"readyToUse": False, "boundVolumeSnapshotContentName": "c"}},
-                              {"metadata": {"name": "c"}, "spec": {"volumeSnapshotRef": {"name": "s", "namespace": "ns"}}})
+                              {"metadata": {"name": "c"},
+                               "spec": {"volumeSnapshotRef": {"name": "s", "namespace": "ns"}}})
 
 
 @pytest.mark.parametrize("message, fatal", [
@@ -92,13 +93,17 @@ def test_bad_duration():
         logic.parse_duration("a week")
 
 
-def backup_set(created, ready=True, pinned=False):
-    return {"created": created, "ready": ready, "pinned": pinned, "names": []}
+def backup_set(created, ready=True, pinned=False, backup_id=None):
+    return {"backup_id": backup_id, "created_epoch": created, "ready": ready, "pinned": pinned, "snapshots": []}
+
+
+def sets_of(**entries):
+    return dict((key, dict(entry, backup_id=key)) for key, entry in entries.items())
 
 
 def test_retention_keeps_the_newest_and_never_the_newest_ready_or_pinned():
-    sets = {"b1": backup_set(100), "b2": backup_set(200, pinned=True), "b3": backup_set(300),
-            "b4": backup_set(400), "b5": backup_set(500, ready=False)}
+    sets = sets_of(b1=backup_set(100), b2=backup_set(200, pinned=True), b3=backup_set(300),
+                   b4=backup_set(400), b5=backup_set(500, ready=False))
     delete, kept = logic.choose_prunable(sets, keep_last=1)
     assert sorted(delete) == ["b1", "b3"]
     assert kept == {"b5": "within keep_last/max_age", "b4": "the newest ready backup is never pruned",
@@ -106,16 +111,178 @@ def test_retention_keeps_the_newest_and_never_the_newest_ready_or_pinned():
 
 
 def test_retention_by_age_and_nothing_without_limits():
-    sets = {"old": backup_set(100), "mid": backup_set(900), "new": backup_set(1000)}
+    sets = sets_of(old=backup_set(100), mid=backup_set(900), new=backup_set(1000))
     assert logic.choose_prunable(sets, max_age_seconds=500, now=1200)[0] == ["old"]
-    assert logic.choose_prunable({"only": backup_set(1)}, keep_last=0, max_age_seconds=1, now=10**9)[0] == []
+    assert logic.choose_prunable(sets_of(only=backup_set(1)), keep_last=0, max_age_seconds=1, now=10**9)[0] == []
     assert logic.choose_prunable(sets)[0] == []
 
 
+# --- backup sets, as inferno.ops.backup_info returns them --------------------------------------------
+
+def snapshot(claim, backup_id, created="2026-11-24T10:00:00Z", ready=True, revision=1, environment="prod",
+             pinned=False, size="10Gi", error=None, managed=True):
+    labels = logic.snapshot_labels("inferno", claim, backup_id, environment, revision)
+    if pinned:
+        labels[logic.LABEL_PIN] = "true"
+    if not managed:
+        del labels[logic.LABEL_MANAGED_BY]
+    status = {"readyToUse": ready, "restoreSize": size}
+    if error:
+        status["error"] = {"message": error}
+    return {"metadata": {"name": logic.snapshot_name(claim, backup_id), "namespace": "ns", "labels": labels,
+                         "creationTimestamp": created},
+            "spec": {"source": {"persistentVolumeClaimName": claim}}, "status": status}
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("2026-11-24T22:44:51Z", 1795560291), ("2026-11-24T22:44:51.123Z", 1795560291), ("1970-01-01T00:00:00Z", 0),
+    ("2026-11-24 22:44:51", None), ("", None), (None, None),
+])
+def test_api_server_timestamps(text, seconds):
+    assert logic.epoch(text) == seconds
+
+
+def test_selector_of_the_release_and_of_one_backup():
+    assert logic.release_selector("inferno") == (
+        "app.kubernetes.io/instance=inferno,app.kubernetes.io/managed-by=inferno.ops")
+    assert logic.release_selector("inferno", "b1") == (
+        "app.kubernetes.io/instance=inferno,app.kubernetes.io/managed-by=inferno.ops,inferno.ops/backup-id=b1")
+
+
 def test_only_our_labelled_snapshots_form_sets():
-    ours = {"metadata": {"name": "a-b1", "creationTimestampEpoch": 5,
-                         "labels": {logic.LABEL_BACKUP_ID: "b1", logic.LABEL_MANAGED_BY: logic.MANAGED_BY}},
-            "status": {"readyToUse": True}}
-    theirs = {"metadata": {"name": "x", "labels": {logic.LABEL_BACKUP_ID: "b1"}}}
-    assert logic.group_backup_sets([ours, theirs]) == {
-        "b1": {"created": 5, "ready": True, "pinned": False, "names": ["a-b1"]}}
+    theirs = snapshot("models", "b1", managed=False)
+    unlabelled = {"metadata": {"name": "x", "labels": {logic.LABEL_MANAGED_BY: logic.MANAGED_BY}}}
+    sets = logic.group_backup_sets([snapshot("models", "b1"), theirs, unlabelled])
+    assert list(sets) == ["b1"] and sets["b1"]["snapshots"] == ["models-b1"]
+
+
+def test_a_set_describes_its_snapshots():
+    sets = logic.group_backup_sets([
+        snapshot("models", "b1", created="2026-11-24T10:00:05Z", error="exceeded quota: snapshots", ready=False),
+        snapshot("cache", "b1", created="2026-11-24T10:00:00Z", pinned=True),
+        snapshot("queue", "b1", created="2026-11-24T10:00:09Z", ready=False),
+    ])
+    assert sets == {"b1": {
+        "backup_id": "b1", "chart_revision": 1, "environment": "prod",
+        "created": "2026-11-24T10:00:00Z", "created_epoch": 1795514400,
+        "ready": False, "ready_count": 1, "total": 3, "pinned": True,
+        "claims": ["cache", "models", "queue"], "snapshots": ["cache-b1", "models-b1", "queue-b1"],
+        "not_ready": ["models-b1", "queue-b1"], "errors": {"models-b1": "exceeded quota: snapshots"},
+    }}
+
+
+def test_facts_the_snapshots_of_a_set_disagree_on_are_unknown():
+    """A set re-run with another chart revision or without an environment: neither is guessed."""
+    entry = logic.group_backup_sets([snapshot("models", "b1", revision=1), snapshot("cache", "b1", revision=2,
+                                                                                    environment=None)])["b1"]
+    assert (entry["chart_revision"], entry["environment"], entry["ready"]) == (None, None, True)
+    assert logic.backup_line(entry).startswith("b1  revision ?  2/2 ready  ")
+
+
+def test_lines_newest_first():
+    sets = logic.group_backup_sets([
+        snapshot("models", "old", created="2026-11-20T10:00:00Z"),
+        snapshot("models", "new", created="2026-11-22T10:00:00Z", revision=2, pinned=True),
+        snapshot("cache", "new", created="2026-11-22T10:00:01Z", revision=2, ready=False),
+        snapshot("models", "mid", created="2026-11-21T10:00:00Z"),
+    ])
+    assert [logic.backup_line(entry) for entry in logic.newest_first(sets)] == [
+        "new  revision 2  1/2 ready  2026-11-22T10:00:00Z  cache, models  (pinned)",
+        "mid  revision 1  1/1 ready  2026-11-21T10:00:00Z  models",
+        "old  revision 1  1/1 ready  2026-11-20T10:00:00Z  models",
+    ]
+
+
+SETS = logic.group_backup_sets([
+    snapshot("models", "old-r1", created="2026-11-20T10:00:00Z"),
+    snapshot("cache", "old-r1", created="2026-11-20T10:00:01Z"),
+    snapshot("models", "mid-r1", created="2026-11-20T12:00:00Z"),
+    snapshot("models", "new-r1", created="2026-11-21T10:00:00Z"),
+    snapshot("cache", "new-r1", created="2026-11-21T10:00:00Z", ready=False, error="driver timed out"),
+    snapshot("models", "r2", created="2026-11-22T10:00:00Z", revision=2),
+    snapshot("models", "bad-r3", created="2026-11-23T10:00:00Z", revision=3, ready=False),
+])
+
+
+@pytest.mark.parametrize("backup_id, revision, resolved", [
+    ("old-r1", None, "old-r1"),
+    ("r2", None, "r2"),
+    (None, 1, "mid-r1"),  # new-r1 is newer but not complete
+    (None, 2, "r2"),
+    (None, None, None),
+])
+def test_resolve_a_complete_set(backup_id, revision, resolved):
+    entry, problems = logic.resolve_backup(SETS, "inferno", "ns", backup_id, revision)
+    assert (entry and entry["backup_id"]) == resolved and problems == []
+
+
+EVERY_SET = "bad-r3 (revision 3), r2 (revision 2), new-r1 (revision 1), mid-r1 (revision 1), old-r1 (revision 1)"
+
+
+@pytest.mark.parametrize("backup_id, revision, problem", [
+    ("nope", None, "There is no backup nope of inferno in ns (its backups, newest first: " + EVERY_SET + ")."),
+    ("new-r1", None, "Backup new-r1 of inferno has 2 snapshot(s) in ns, and every one must be readyToUse; not ready: "
+                     "cache-new-r1 (driver timed out)."),
+    (None, 3, "No complete backup of inferno in ns was taken at chart revision 3: bad-r3 has 0/1 snapshot(s) "
+              "readyToUse (not ready: models-bad-r3)."),
+    (None, 7, "No backup of inferno in ns was taken at chart revision 7 (its backups, newest first: "
+              + EVERY_SET + ")."),
+])
+def test_nothing_resolves_and_the_problem_says_why(backup_id, revision, problem):
+    assert logic.resolve_backup(SETS, "inferno", "ns", backup_id, revision) == (None, [problem])
+
+
+def test_no_backups_at_all():
+    assert logic.resolve_backup({}, "inferno", "ns", "b1") == (
+        None, ["There is no backup b1 of inferno in ns (its backups, newest first: none)."])
+
+
+def claim(name, labels=None, annotations=None, storage_class="standard", access_modes=("ReadWriteMany",)):
+    return {"metadata": {"name": name, "labels": labels, "annotations": annotations},
+            "spec": {"storageClassName": storage_class, "accessModes": list(access_modes)}}
+
+
+PLAN_SNAPSHOTS = [snapshot("models", "b1", size="20Gi"), snapshot("cache", "b1", size="5Gi"),
+                  snapshot("models", "b0", size="1Gi"), snapshot("models", "b1-other", managed=False)]
+HELM_OWNED = {"meta.helm.sh/release-name": "inferno", "meta.helm.sh/release-namespace": "ns",
+              "helm.sh/resource-policy": "keep"}
+CLAIMS = [claim("models", labels={"app.kubernetes.io/instance": "inferno", "app.kubernetes.io/managed-by": "Helm",
+                                  "inferno.ops/restored-from": "models-b0"},
+                annotations=dict(HELM_OWNED, **{
+                    "pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes",
+                    "volume.kubernetes.io/storage-provisioner": "csi",
+                    "volume.beta.kubernetes.io/storage-provisioner": "csi",
+                    "volume.kubernetes.io/selected-node": "n1",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                    "example.com/owner": "ml-team"}))]
+
+
+def test_plan_beside_the_originals():
+    assert logic.restore_plan(PLAN_SNAPSHOTS, CLAIMS, "inferno", "ns", "b1", "new") == [
+        {"snapshot": "cache-b1", "source": "cache", "claim": "cache-restored-b1", "size": "5Gi", "storage_class": None,
+         "access_modes": ["ReadWriteOnce"], "annotations": {},
+         "labels": {"inferno.ops/restored-for": "inferno", "inferno.ops/restored-from": "cache-b1"}},
+        {"snapshot": "models-b1", "source": "models", "claim": "models-restored-b1", "size": "20Gi",
+         "storage_class": "standard", "access_modes": ["ReadWriteMany"], "annotations": {},
+         "labels": {"inferno.ops/restored-for": "inferno", "inferno.ops/restored-from": "models-b1"}},
+    ]
+
+
+def test_plan_in_place_keeps_the_claims_own_metadata_and_recreates_a_gone_claim_as_helm_would():
+    plan = logic.restore_plan(PLAN_SNAPSHOTS, CLAIMS, "inferno", "ns", "b1", "in_place")
+    assert plan == [
+        {"snapshot": "cache-b1", "source": "cache", "claim": "cache", "size": "5Gi", "storage_class": None,
+         "access_modes": ["ReadWriteOnce"], "annotations": HELM_OWNED,
+         "labels": {"app.kubernetes.io/instance": "inferno", "app.kubernetes.io/managed-by": "Helm",
+                    "inferno.ops/restored-from": "cache-b1"}},
+        {"snapshot": "models-b1", "source": "models", "claim": "models", "size": "20Gi", "storage_class": "standard",
+         "access_modes": ["ReadWriteMany"], "annotations": dict(HELM_OWNED, **{"example.com/owner": "ml-team"}),
+         "labels": {"app.kubernetes.io/instance": "inferno", "app.kubernetes.io/managed-by": "Helm",
+                    "inferno.ops/restored-from": "models-b1"}},
+    ]
+    assert CLAIMS[0]["metadata"]["labels"]["inferno.ops/restored-from"] == "models-b0"  # the input is left alone
+
+
+def test_plan_refuses_an_unknown_mode():
+    with pytest.raises(ValueError, match="restore mode 'merge' must be one of new, in_place"):
+        logic.restore_plan(PLAN_SNAPSHOTS, CLAIMS, "inferno", "ns", "b1", "merge")

@@ -1,0 +1,380 @@
+"""inferno.ops.pvc_snapshot run through its main(), on a fake Kubernetes API.
+
+``FakeCluster`` answers the typed API methods the module calls (discovery, claims, volumes,
+snapshot classes, snapshots and their contents) from its own objects and records every write,
+so the tests assert the bodies sent, what check mode leaves alone, and the error paths.
+A created snapshot becomes ready at once, bound to a content that points back at it, unless
+the test says otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import types
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+from urllib3.exceptions import MaxRetryError
+
+from ansible_collections.inferno.ops.plugins.module_utils import snapshots as logic
+from ansible_collections.inferno.ops.plugins.modules import pvc_snapshot
+
+CLAIMS = ("inferno-cache-pvc", "inferno-models-pvc")
+NOW = logic.epoch("2026-11-24T12:00:00Z")
+
+
+class AnsibleExitJson(Exception):
+    """exit_json was called: args[0] is the result."""
+
+
+class AnsibleFailJson(Exception):
+    """fail_json was called: args[0] is the result, msg included."""
+
+
+def matches(labels, selector):
+    """Equality-based label selectors (k=v, k), as the API server applies them."""
+    for term in filter(None, (selector or "").split(",")):
+        key, _sep, value = term.partition("=")
+        if key not in labels or (_sep and labels[key] != value):
+            return False
+    return True
+
+
+class FakeCluster(object):
+    def __init__(self):
+        self.served = ["v1", "snapshot.storage.k8s.io/v1"]
+        self.claims = dict((name, self.claim(name)) for name in CLAIMS)
+        self.classes = [{"metadata": {"name": "csi-snap", "annotations": {logic.DEFAULT_CLASS_ANNOTATION: "true"}},
+                         "driver": "hostpath.csi.k8s.io"},
+                        {"metadata": {"name": "other-snap"}, "driver": "hostpath.csi.k8s.io"}]
+        self.snapshots = {}
+        self.contents = {}
+        self.created = []  # bodies of the creates, in order
+        self.deleted = []
+        self.conflicts = set()  # names whose create answers 409, as if an earlier run had just made them
+        self.refuse_create = []  # the first one is raised by every create
+        self.status_on_create = None  # the status a new snapshot gets, instead of ready
+        self.uids = itertools.count(1)
+
+    @staticmethod
+    def claim(name, phase="Bound"):
+        return client.V1PersistentVolumeClaim(
+            metadata=client.V1ObjectMeta(name=name, namespace="ns", labels={"app.kubernetes.io/instance": "inferno"}),
+            spec=client.V1PersistentVolumeClaimSpec(volume_name="pv-" + name, storage_class_name="standard"),
+            status=client.V1PersistentVolumeClaimStatus(phase=phase))
+
+    def add_snapshot(self, name, labels, created="2026-11-24T10:00:00Z", ready=True, pvc="inferno-models-pvc"):
+        uid = "uid-{0}".format(next(self.uids))
+        snapshot = {"metadata": {"name": name, "namespace": "ns", "uid": uid, "labels": labels,
+                                 "creationTimestamp": created},
+                    "spec": {"source": {"persistentVolumeClaimName": pvc}}, "status": {"readyToUse": False}}
+        if ready:
+            content = "content-" + name
+            snapshot["status"] = {"readyToUse": True, "boundVolumeSnapshotContentName": content, "restoreSize": "1Gi"}
+            self.contents[content] = {"metadata": {"name": content}, "spec": {
+                "volumeSnapshotRef": {"name": name, "namespace": "ns", "uid": uid}}}
+        self.snapshots[name] = snapshot
+        return snapshot
+
+    def backup(self, backup_id, created, ready=True, pinned=False, release="inferno"):
+        for pvc in CLAIMS:
+            labels = logic.snapshot_labels(release, pvc, backup_id, "dev", 1)
+            if pinned:
+                labels[logic.LABEL_PIN] = "true"
+            self.add_snapshot(logic.snapshot_name(pvc, backup_id), labels, created, ready, pvc)
+
+    # --- the API methods the module calls ---------------------------------------------------
+    def get_api_versions(self):
+        groups = []
+        for group_version in self.served:
+            group, _sep, version = group_version.rpartition("/")
+            groups.append(client.V1APIGroup(name=group, versions=[
+                client.V1GroupVersionForDiscovery(group_version=group_version, version=version)]))
+        return client.V1APIGroupList(groups=groups)
+
+    def read_claim(self, name, namespace):
+        if name not in self.claims:
+            raise ApiException(status=404, reason="Not Found")
+        return self.claims[name]
+
+    def list_claims(self, namespace, label_selector=None):
+        return client.V1PersistentVolumeClaimList(items=[
+            item for item in self.claims.values() if matches(item.metadata.labels, label_selector)])
+
+    def list_volumes(self):
+        return client.V1PersistentVolumeList(items=[client.V1PersistentVolume(
+            metadata=client.V1ObjectMeta(name="pv-" + name),
+            spec=client.V1PersistentVolumeSpec(csi=client.V1CSIPersistentVolumeSource(
+                driver="hostpath.csi.k8s.io", volume_handle=name)))
+            for name in self.claims])
+
+    def list_cluster(self, group, version, plural):
+        assert (group, version) == ("snapshot.storage.k8s.io", "v1")
+        items = {"volumesnapshotclasses": self.classes, "volumesnapshotcontents": list(self.contents.values())}[plural]
+        return {"items": copy.deepcopy(items)}
+
+    def list_snapshots(self, group, version, namespace, plural, label_selector=None):
+        assert (group, version, namespace, plural) == ("snapshot.storage.k8s.io", "v1", "ns", "volumesnapshots")
+        return {"items": [copy.deepcopy(item) for item in self.snapshots.values()
+                          if matches(item["metadata"]["labels"], label_selector)]}
+
+    def create_snapshot(self, group, version, namespace, plural, body):
+        if self.refuse_create:
+            raise self.refuse_create[0]
+        name = body["metadata"]["name"]
+        self.created.append(copy.deepcopy(body))
+        snapshot = self.add_snapshot(name, body["metadata"]["labels"], ready=self.status_on_create is None,
+                                     pvc=body["spec"]["source"]["persistentVolumeClaimName"])
+        if self.status_on_create:
+            snapshot["status"] = copy.deepcopy(self.status_on_create)
+        if name in self.conflicts:
+            raise ApiException(status=409, reason="AlreadyExists")
+        return body
+
+    def delete_snapshot(self, group, version, namespace, plural, name):
+        self.deleted.append(name)
+        self.snapshots.pop(name, None)
+
+
+@pytest.fixture
+def cluster(monkeypatch):
+    fake = FakeCluster()
+    monkeypatch.setattr(pvc_snapshot, "api_client", lambda module: client.ApiClient())
+    # The module's clock only: now is 2026-11-24T12:00:00Z, and waiting takes no time.
+    monkeypatch.setattr(pvc_snapshot, "time", types.SimpleNamespace(
+        time=lambda: NOW, monotonic=itertools.count(0, 0.25).__next__, sleep=lambda seconds: None))
+    patches = {
+        (client.ApisApi, "get_api_versions"): fake.get_api_versions,
+        (client.CoreV1Api, "read_namespaced_persistent_volume_claim"): fake.read_claim,
+        (client.CoreV1Api, "list_namespaced_persistent_volume_claim"): fake.list_claims,
+        (client.CoreV1Api, "list_persistent_volume"): fake.list_volumes,
+        (client.CustomObjectsApi, "list_cluster_custom_object"): fake.list_cluster,
+        (client.CustomObjectsApi, "list_namespaced_custom_object"): fake.list_snapshots,
+        (client.CustomObjectsApi, "create_namespaced_custom_object"): fake.create_snapshot,
+        (client.CustomObjectsApi, "delete_namespaced_custom_object"): fake.delete_snapshot,
+    }
+    for (api, method), answer in patches.items():
+        monkeypatch.setattr(api, method, lambda self, *args, _answer=answer, **kwargs: _answer(*args, **kwargs))
+    return fake
+
+
+@pytest.fixture
+def run(monkeypatch):
+    def exit_json(self, **kwargs):
+        raise AnsibleExitJson(kwargs)
+
+    def fail_json(self, **kwargs):
+        raise AnsibleFailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+    def run_module(check_mode=False, diff=False, **args):
+        """The module's result; AnsibleFailJson when it fails."""
+        args = dict({"release_name": "inferno", "release_namespace": "ns", "wait_timeout": 5,
+                     "_ansible_check_mode": check_mode, "_ansible_diff": diff}, **args)
+        with patch_module_args(args), pytest.raises(AnsibleExitJson) as exited:
+            pvc_snapshot.main()
+        return exited.value.args[0]
+
+    return run_module
+
+
+def failure(run, **args):
+    """The message of a run that must fail."""
+    with pytest.raises(AnsibleFailJson) as failed:
+        run(**args)
+    return failed.value.args[0]["msg"]
+
+
+# --- present -----------------------------------------------------------------------------------
+
+def test_one_labelled_snapshot_per_claim_of_the_release(run, cluster):
+    result = run(backup_id="b1", environment="prod", chart_revision=12, annotations={"team": "ml"})
+    assert result["changed"] is True
+    assert [body["metadata"]["name"] for body in cluster.created] == ["inferno-cache-pvc-b1", "inferno-models-pvc-b1"]
+    body = cluster.created[1]
+    assert body == {
+        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+        "metadata": {"name": "inferno-models-pvc-b1", "namespace": "ns", "annotations": {"team": "ml"}, "labels": {
+            "app.kubernetes.io/instance": "inferno", "app.kubernetes.io/managed-by": "inferno.ops",
+            "inferno.ops/backup-id": "b1", "inferno.ops/pvc": "inferno-models-pvc", "inferno.ops/environment": "prod",
+            "inferno.ops/chart-revision": "12"}},
+        "spec": {"source": {"persistentVolumeClaimName": "inferno-models-pvc"}},  # the driver's default class
+    }
+    assert [(item["name"], item["pvc"], item["readyToUse"]) for item in result["snapshots"]] == [
+        ("inferno-cache-pvc-b1", "inferno-cache-pvc", True), ("inferno-models-pvc-b1", "inferno-models-pvc", True)]
+    assert result["deleted"] == [] and "created_seconds" in result
+
+
+@pytest.mark.parametrize("args, pvcs", [
+    ({"pvcs": ["inferno-models-pvc"]}, ["inferno-models-pvc"]),
+    ({"label_selectors": ["app.kubernetes.io/instance=inferno"]}, list(CLAIMS)),
+])
+def test_the_claims_to_snapshot_can_be_named_or_selected(run, cluster, args, pvcs):
+    run(backup_id="b1", snapshot_class="other-snap", **args)
+    assert [body["spec"]["source"]["persistentVolumeClaimName"] for body in cluster.created] == pvcs
+    assert all(body["spec"]["volumeSnapshotClassName"] == "other-snap" for body in cluster.created)
+
+
+def test_check_mode_creates_nothing_and_says_what_it_would(run, cluster):
+    result = run(check_mode=True, diff=True, backup_id="b1")
+    assert cluster.created == []
+    assert result["changed"] is True
+    assert [(item["name"], item["readyToUse"]) for item in result["snapshots"]] == [
+        ("inferno-cache-pvc-b1", False), ("inferno-models-pvc-b1", False)]
+    assert result["diff"] == {"before": "\n", "after": "inferno-cache-pvc-b1\ninferno-models-pvc-b1\n"}
+
+
+def test_a_rerun_of_the_same_backup_changes_nothing(run, cluster):
+    cluster.backup("b1", "2026-11-24T10:00:00Z")
+    result = run(backup_id="b1")
+    assert result["changed"] is False and cluster.created == []
+    assert all(item["readyToUse"] for item in result["snapshots"])
+
+
+def test_a_snapshot_an_earlier_run_made_meanwhile_is_adopted(run, cluster):
+    """Create answers 409 AlreadyExists: the snapshot is taken as ours and waited for, not reported as an error."""
+    cluster.conflicts = {"inferno-models-pvc-b1"}
+    result = run(backup_id="b1")
+    assert result["changed"] is True and len(cluster.created) == 2
+    assert [item["readyToUse"] for item in result["snapshots"]] == [True, True]
+
+
+@pytest.mark.parametrize("prepare, message", [
+    (lambda cluster: cluster.served.remove("snapshot.storage.k8s.io/v1"), logic.API_NOT_SERVED),
+    (lambda cluster: cluster.claims.update({"inferno-models-pvc": FakeCluster.claim("inferno-models-pvc", "Pending")}),
+     "PersistentVolumeClaim inferno-models-pvc is Pending, not Bound: a snapshot needs a bound volume."),
+    (lambda cluster: cluster.claims.clear(),
+     "No PersistentVolumeClaim in ns matches app.kubernetes.io/instance=inferno."),
+    (lambda cluster: cluster.classes[0]["metadata"].pop("annotations"),
+     "Cannot snapshot inferno-cache-pvc: No VolumeSnapshotClass is the default for driver hostpath.csi.k8s.io"),
+])
+def test_what_cannot_work_fails_before_any_snapshot(run, cluster, prepare, message):
+    prepare(cluster)
+    assert failure(run, backup_id="b1").startswith(message)
+    assert cluster.created == []
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"backup_id": "B1"}, "backup_id 'B1' must be 1-40 lowercase letters"),
+    ({"pvcs": ["gone"], "backup_id": "b1"}, "PersistentVolumeClaim gone does not exist in ns."),
+    ({}, "state is present but all of the following are missing: backup_id"),
+    ({"backup_id": "b1", "pvcs": ["a"], "label_selectors": ["b=c"]},
+     "parameters are mutually exclusive: pvcs|label_selectors"),
+])
+def test_bad_arguments(run, cluster, args, message):
+    assert message in failure(run, **args)
+    assert cluster.created == []
+
+
+def test_a_refused_create_names_the_fix(run, cluster):
+    refused = ApiException(status=403, reason="Forbidden")
+    refused.body = '{"message": "exceeded quota: snapshots, requested: count/volumesnapshots=1"}'
+    cluster.refuse_create.append(refused)
+    message = failure(run, backup_id="b1")
+    assert message.startswith("Creating VolumeSnapshot inferno-cache-pvc-b1 was refused: exceeded quota: snapshots")
+    assert "The storage backend refuses more snapshots (a quota or maximum)" in message
+
+
+def test_a_snapshot_that_cannot_become_ready_fails_without_waiting_and_deletes_nothing(run, cluster):
+    cluster.status_on_create = {"readyToUse": False, "error": {
+        "message": "Failed to check and update snapshot content: the PVC is not yet bound to a PV"}}
+    message = failure(run, backup_id="b1")
+    assert message.startswith("VolumeSnapshot inferno-cache-pvc-b1 (claim inferno-cache-pvc) failed: Failed to check")
+    assert message.endswith("Nothing was deleted.") and cluster.deleted == []
+
+
+def test_a_snapshot_still_not_ready_times_out_with_its_state(run, cluster):
+    cluster.status_on_create = {"readyToUse": False}
+    message = failure(run, backup_id="b1", wait_timeout=30)
+    assert message == ("Timed out after 30s waiting for 2 snapshot(s): inferno-cache-pvc-b1: no error reported, not "
+                       "ready yet; inferno-models-pvc-b1: no error reported, not ready yet")
+
+
+def test_a_lost_api_server_says_what_was_requested_and_how_to_finish(run, cluster):
+    cluster.backup("b1", "2026-11-24T10:00:00Z")
+    del cluster.snapshots["inferno-models-pvc-b1"]
+    cluster.refuse_create.append(MaxRetryError(None, "/apis", "connection refused"))
+    message = failure(run, backup_id="b1")
+    assert message.startswith("Cannot reach the Kubernetes API in ns: ")
+    assert ("Backup b1 was interrupted with 1 snapshot(s) requested (inferno-cache-pvc-b1); nothing was deleted. When "
+            "the API server answers again, run the same task with backup_id=b1") in message
+
+
+# --- absent and pruned -----------------------------------------------------------------------------
+
+@pytest.fixture
+def three_backups(cluster):
+    """b1 (oldest, pinned), b2, b3 (newest, not ready), another release's b2, and a look-alike without our label."""
+    cluster.backup("b1", "2026-11-20T10:00:00Z", pinned=True)
+    cluster.backup("b2", "2026-11-21T10:00:00Z")
+    cluster.backup("b3", "2026-11-22T10:00:00Z", ready=False)
+    cluster.add_snapshot("theirs-b2", logic.snapshot_labels("other", "inferno-models-pvc", "b2"))
+    cluster.add_snapshot("lookalike-b2", {"app.kubernetes.io/instance": "inferno", "inferno.ops/backup-id": "b2"})
+    return cluster
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_absent_deletes_only_our_snapshots_of_that_backup(run, three_backups, check_mode):
+    result = run(check_mode=check_mode, state="absent", backup_id="b2")
+    assert result["changed"] is True
+    assert result["deleted"] == ["inferno-cache-pvc-b2", "inferno-models-pvc-b2"]
+    assert three_backups.deleted == ([] if check_mode else result["deleted"])
+    assert {"theirs-b2", "lookalike-b2"} <= set(three_backups.snapshots)
+
+
+def test_absent_by_name_refuses_a_snapshot_that_is_not_ours(run, three_backups):
+    message = failure(run, state="absent", names=["inferno-models-pvc-b1", "lookalike-b2"])
+    assert message.startswith("Not deleting lookalike-b2: not snapshots of release inferno made by inferno.ops (ours: ")
+    assert three_backups.deleted == []
+
+
+def test_absent_by_name(run, three_backups):
+    assert run(state="absent", names=["inferno-models-pvc-b1"])["deleted"] == ["inferno-models-pvc-b1"]
+    assert three_backups.deleted == ["inferno-models-pvc-b1"]
+
+
+def test_absent_needs_a_name_or_a_backup_id(run, three_backups):
+    assert failure(run, state="absent") == "state=absent needs names or backup_id: nothing is deleted unless named."
+    assert three_backups.deleted == []
+
+
+PINNED = "pinned (inferno.ops/pin=true)"
+NEWEST_READY = "the newest ready backup is never pruned"
+
+
+@pytest.mark.parametrize("args, deleted, kept", [
+    ({"keep_last": 0}, ["b2"], {"b1": PINNED, "b3": NEWEST_READY}),
+    ({"keep_last": 2}, [], {"b1": PINNED, "b2": "within keep_last/max_age", "b3": NEWEST_READY}),
+    ({"max_age": "4d"}, [], {"b1": PINNED, "b2": "within keep_last/max_age", "b3": NEWEST_READY}),
+    ({"max_age": "3d"}, ["b2"], {"b1": PINNED, "b3": NEWEST_READY}),
+])
+def test_prune_keeps_the_newest_ready_and_pinned_sets(run, three_backups, args, deleted, kept):
+    """With b3 complete: b3 is the newest ready set, b1 is pinned; b2 (taken 3d 2h ago) goes by count or age."""
+    for name in ("inferno-cache-pvc-b3", "inferno-models-pvc-b3"):
+        three_backups.snapshots[name]["status"]["readyToUse"] = True
+    result = run(state="pruned", **args)
+    names = [logic.snapshot_name(pvc, backup_id) for backup_id in deleted for pvc in CLAIMS]
+    assert (result["deleted"], result["kept"]) == (sorted(names), kept)
+    assert three_backups.deleted == names
+
+
+def test_prune_never_deletes_the_newest_ready_set_when_newer_ones_are_incomplete(run, three_backups):
+    result = run(state="pruned", keep_last=0, check_mode=True)
+    assert result["kept"] == {"b1": PINNED, "b2": NEWEST_READY}
+    assert result["deleted"] == ["inferno-cache-pvc-b3", "inferno-models-pvc-b3"]
+    assert three_backups.deleted == []  # check mode
+
+
+@pytest.mark.parametrize("args, message", [
+    ({}, "state=pruned needs keep_last or max_age."),
+    ({"max_age": "a week"}, "max_age 'a week' is not a duration such as 30d, 12h, 45m or 3600"),
+])
+def test_prune_needs_a_rule(run, three_backups, args, message):
+    assert failure(run, state="pruned", **args) == message
+    assert three_backups.deleted == []
