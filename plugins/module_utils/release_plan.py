@@ -39,7 +39,8 @@ MIN_HELM_VERSION = "3.10.0"
 def helm_supported(version):
     """Whether helm ``version`` ('v3.17.2', '4.1.4+g...') is MIN_HELM_VERSION or newer."""
     numbers = []
-    for part in str(version).lstrip("v").split("+")[0].split("-")[0].split(".")[:3]:
+    release = str(version).lstrip("v").split("+", 1)[0].split("-", 1)[0]
+    for part in release.split(".")[:3]:
         numbers.append(int(part) if part.isdigit() else 0)
     numbers += [0] * (3 - len(numbers))
     return tuple(numbers) >= tuple(int(part) for part in MIN_HELM_VERSION.split("."))

@@ -103,7 +103,7 @@ options:
         send the objects for validation.
       - When the namespace does not exist yet, namespaced objects are validated in the
         C(default) namespace under a generated name; nothing is stored either way.
-      - Not done for O(rollback_to): the target revision was applied before.
+      - Not done for O(rollback_to), whose target revision was applied before.
     type: bool
     default: false
   read_cluster:
@@ -343,6 +343,7 @@ from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
     secret_strings,
 )
 from ansible_collections.inferno.ops.plugins.module_utils.release_state import ReleaseState, ReleaseStateError
+
 
 def argument_spec():
     return common_argument_spec(

@@ -71,7 +71,7 @@ def parse_report(stdout: str) -> dict:
     decoder = json.JSONDecoder()
     for match in re.finditer(r"^\{", stdout, re.MULTILINE):
         try:
-            report, _ = decoder.raw_decode(stdout, match.start())
+            report = decoder.raw_decode(stdout, match.start())[0]
         except json.JSONDecodeError:
             continue
         if isinstance(report, dict) and "plays" in report and "stats" in report:

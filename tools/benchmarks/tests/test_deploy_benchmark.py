@@ -40,7 +40,7 @@ SAMPLE = {
                                                 "skipped": True, "skip_reason": "Conditional result was False"}}),
              task("inferno.ops.preflight : Read the cluster", f"{ROLES}/preflight/tasks/cluster.yml:2", 2.05, 3.0,
                   {"local-cluster": {"action": "kubernetes.core.k8s_info", "changed": False}}),
-         ]},
+        ]},
         {"play": {"name": "Deploy to one cluster at a time", "id": "p2", "path": "deploy.yml:17",
                   "duration": {"start": stamp(3.2), "end": stamp(7.0)}},
          "tasks": [
@@ -63,7 +63,7 @@ SAMPLE = {
              task("inferno.ops.verify : Wait for the rollout", f"{ROLES}/verify/tasks/main.yml:2", 6.0, 6.9,
                   {"local-cluster": {"action": "ansible.legacy.command", "changed": False}}),
              task("inferno.ops.verify : Started, no result", f"{ROLES}/verify/tasks/main.yml:8", 6.9, None, {}),
-         ]},
+        ]},
     ],
     "stats": {"local-cluster": {"changed": 1, "failures": 0, "ignored": 0, "ok": 9, "rescued": 0,
                                 "skipped": 2, "unreachable": 0}},
