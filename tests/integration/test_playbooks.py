@@ -76,8 +76,18 @@ def test_release_lifecycle(local_cluster, playbook_namespace, helm_binary, tmp_p
     assert upgraded.returncode == 0, upgraded.output
     assert [r["revision"] for r in history(local_cluster, ns)] == [1, 2]
 
-    # A value the schema accepts but the API server rejects: helm rolls back by itself.
-    rejected = run("deploy.yml", *extra_vars(inferno_values={"replicaCount": 2, "podAnnotations": {"bad key!": "x"}}))
+    # A value the schema accepts but the API server rejects: preflight's dry run on the API
+    # server refuses it before anything changes, naming the object and the value.
+    bad_annotation = extra_vars(inferno_values={"replicaCount": 2, "podAnnotations": {"bad key!": "x"}})
+    refused_early = run("deploy.yml", *bad_annotation)
+    assert refused_early.returncode != 0
+    assert "The API server refuses 1 rendered object(s), so nothing was changed" in refused_early.output
+    assert "Deployment " + ns + "/inferno" in refused_early.output and "bad key!" in refused_early.output
+    assert "PLAY [Deploy to one cluster at a time" not in refused_early.output
+    assert [r["revision"] for r in history(local_cluster, ns)] == [1, 2]
+
+    # Without the dry run (inferno_server_dry_run=false), helm applies it, fails, and rolls back by itself.
+    rejected = run("deploy.yml", *bad_annotation, "-e", "inferno_server_dry_run=false")
     assert rejected.returncode != 0
     assert "It was rolled back automatically: the release is at revision 4 (Rollback to 2)" in rejected.output
     assert "Invalid value: \"bad key!\"" in rejected.output
@@ -135,7 +145,7 @@ def test_release_lifecycle(local_cluster, playbook_namespace, helm_binary, tmp_p
     claims = client.CoreV1Api(local_cluster.api).list_namespaced_persistent_volume_claim(ns).items
     assert sorted(c.metadata.name for c in claims) == ["inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"]
 
-    for run_ in (first, rerun, checked, upgraded, rejected, rolled_back, again, preview, template, status, would,
+    for run_ in (first, rerun, checked, upgraded, refused_early, rejected, rolled_back, again, preview, template, status, would,
                  refused, uninstalled):
         assert KNOWN_SECRET not in run_.output
 
