@@ -145,8 +145,8 @@ def test_release_lifecycle(local_cluster, playbook_namespace, helm_binary, tmp_p
     claims = client.CoreV1Api(local_cluster.api).list_namespaced_persistent_volume_claim(ns).items
     assert sorted(c.metadata.name for c in claims) == ["inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"]
 
-    for run_ in (first, rerun, checked, upgraded, refused_early, rejected, rolled_back, again, preview, template, status, would,
-                 refused, uninstalled):
+    for run_ in (first, rerun, checked, upgraded, refused_early, rejected, rolled_back, again, preview, template,
+                 status, would, refused, uninstalled):
         assert KNOWN_SECRET not in run_.output
 
 
@@ -158,8 +158,10 @@ def test_several_clusters_roll_one_at_a_time_and_stop_at_the_first_failure(local
     names = {host: fresh_namespace(request, host) for host in ("first", "second", "third")}
     hosts = {host: {"inferno_kubeconfig": str(local_cluster.kubeconfig), "inferno_context": "inferno-local",
                     "inferno_namespace": namespace} for host, namespace in names.items()}
-    # Valid for the chart's schema, refused by the API server: only the upgrade finds out.
+    # Valid for the chart's schema, refused by the API server. Preflight's dry run would refuse it
+    # before any change; without the dry run only the install finds out.
     hosts["second"]["inferno_values"] = {"podAnnotations": {"bad key!": "x"}}
+    hosts["second"]["inferno_server_dry_run"] = False
     (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     try:
         run = ansible_playbook("deploy.yml", "-i", str(inventory))

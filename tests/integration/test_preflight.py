@@ -60,6 +60,11 @@ CASES = [
      "helm could not be run as '/nonexistent/helm'"),
     ("helm-too-old", ["-e", "inferno_helm_binary={old_helm}"], "helm 3.5.0 is not supported"),
     ("invalid-namespace", ["-e", "inferno_namespace=Bad_Namespace"], "must be lowercase letters, digits and '-'"),
+    # The schema accepts any string, but the tag becomes the app.kubernetes.io/version label: the
+    # API server's dry run refuses it (in a namespace that does not exist yet, too).
+    ("tag-is-not-a-label-value", values(image={"tag": "0.8 .0"}),
+     'metadata.labels: Invalid value: "0.8 .0"'),
+    ("tag-is-not-a-label-value-named", values(image={"tag": "0.8 .0"}), "(that value comes from image.tag)"),
 ]
 
 
