@@ -351,15 +351,18 @@ def test_rollback_restores_the_volumes_backed_up_at_its_target_revision(local_cl
 
     unconfirmed = ansible_playbook(*rollback, kubeconfig=local_cluster.kubeconfig)
     assert unconfirmed.returncode != 0
-    assert (f"with backup {backup_id}. To confirm, name the release: -e inferno_restore_confirm=inferno. Nothing was changed"
+    assert (f"with backup {backup_id}. To confirm, name the release: -e inferno_lifecycle_rollback_restore_confirm=inferno. "
+            "Nothing was changed"
             in " ".join(unconfirmed.output.split())), unconfirmed.output
     missing = ansible_playbook(*rollback, "-e", "inferno_lifecycle_rollback_backup_id=no-such-backup",
                                "-e", "inferno_restore_confirm=inferno", kubeconfig=local_cluster.kubeconfig)
     assert missing.returncode != 0
     assert "No complete backup with id no-such-backup of inferno" in " ".join(missing.output.split()), missing.output
+    assert "[DEPRECATED] inferno_restore_confirm confirms the restore role's own restores" in missing.output
     assert history(local_cluster, release)[-1]["revision"] == 2  # neither run changed the release
 
-    rolled = ansible_playbook(*rollback, "-e", "inferno_restore_confirm=inferno", kubeconfig=local_cluster.kubeconfig)
+    rolled = ansible_playbook(*rollback, "-e", "inferno_lifecycle_rollback_restore_confirm=inferno",
+                              kubeconfig=local_cluster.kubeconfig)
     assert rolled.returncode == 0, rolled.output
     latest = history(local_cluster, release)[-1]
     assert (latest["revision"], latest["status"], latest["description"]) == (3, "deployed", "Rollback to 1")
