@@ -109,6 +109,11 @@ history:
   returned: always
   type: list
   elements: dict
+helm_version:
+  description: The version of the helm that read the release.
+  returned: always
+  type: str
+  sample: v3.17.2
 values:
   description: The latest revision's user-supplied values, secrets masked.
   returned: when O(values=true) and the release is installed
@@ -146,6 +151,7 @@ def read_release(module):
         pending=pending,
         release=entry_summary(latest) if latest else None,
         history=[entry_summary(entry) for entry in entries[-params["history_max"]:]] if params["history_max"] else [],
+        helm_version=state.helm_version(),
     )
     if params["values"] and latest:
         result["values"] = mask_values(state.values())
