@@ -56,8 +56,8 @@ def validate(dynamic, objects, namespace, namespace_exists):
         try:
             resource = dynamic.resources.get(api_version=obj.get("apiVersion"), kind=kind)
         except (ResourceNotFoundError, ResourceNotUniqueError):
-            refusals.append("{0}: the cluster does not serve {1} {2}; install what defines it, or turn off the value "
-                            "that renders it".format(label, obj.get("apiVersion"), kind))
+            refusals.append((label, "the cluster does not serve {0} {1}; install what defines it, or turn off the "
+                             "value that renders it".format(obj.get("apiVersion"), kind)))
             continue
         target_namespace = None
         if resource.namespaced:

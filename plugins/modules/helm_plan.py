@@ -408,7 +408,7 @@ class Planner(object):
     def fail(self, msg, **kwargs):
         details = dict(self.read_so_far)
         details.update(kwargs)
-        self.module.fail_json(msg=redact_text(msg, self.secrets.values()), **details)
+        self.module.fail_json(msg=redact_text(msg, [str(value) for value in self.secrets.values()]), **details)
 
     @property
     def dynamic(self):
@@ -611,7 +611,7 @@ class Planner(object):
             result["diff"] = release_plan.build_diffs(current, desired, deployed_objects, desired_objects, changes)
         # Last line of defence: a secret echoed anywhere above (an error text, a value copied
         # into a ConfigMap by hand) is masked before the result leaves the module.
-        scrub = list(self.secrets.values()) + secret_strings(desired["values"])
+        scrub = [str(value) for value in self.secrets.values()] + secret_strings(desired["values"])
         return json.loads(redact_text(json.dumps(result), [json.dumps(text)[1:-1] for text in scrub]))
 
 

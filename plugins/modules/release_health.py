@@ -155,20 +155,24 @@ class ReleaseReader(object):
             obj["kind"] = kind
         return objects
 
-    def read(self, full):
-        objects = {
+    def read_rollout(self):
+        """What health is judged on: the Deployments, the Services and their EndpointSlices."""
+        return {
             "Deployment": self._items("apps/v1", "deployments", "Deployment"),
             "Service": self._items("v1", "services", "Service"),
             # Slices carry the Service's labels only on newer clusters: take all, match by owner.
             "EndpointSlice": self._items("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", selected=False),
         }
-        if full:
-            objects["Pod"] = self._items("v1", "pods", "Pod")
-            objects["PersistentVolumeClaim"] = self._items("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
-            objects["HorizontalPodAutoscaler"] = self._optional(
-                "autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
-            objects["PodDisruptionBudget"] = self._optional("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget")
-        return objects
+
+    def read_others(self):
+        """The rest of the summary, read once after the last rollout read."""
+        return {
+            "Pod": self._items("v1", "pods", "Pod"),
+            "PersistentVolumeClaim": self._items("v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+            "HorizontalPodAutoscaler": self._optional(
+                "autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
+            "PodDisruptionBudget": self._optional("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget"),
+        }
 
     def _optional(self, group_version, resource, kind):
         """Kinds an old cluster may serve under another version only: none rather than an error."""
@@ -216,7 +220,7 @@ def main():
     started = time.monotonic()
     with reported_api_errors(module, " in {0}".format(reader.namespace)):
         while True:
-            objects = reader.read(full=False)
+            objects = reader.read_rollout()
             problems = release_health.problems(objects["Deployment"], objects["Service"], objects["EndpointSlice"])
             if release_problem_text:
                 problems.insert(0, release_problem_text)
@@ -224,7 +228,8 @@ def main():
             if not problems or not module.params["wait"] or time.monotonic() - started >= module.params["wait_timeout"]:
                 break
             time.sleep(POLL_SECONDS)
-        objects.update(reader.read(full=True))
+        # healthy, problems and the Deployment/Service lines all come from the same last read.
+        objects.update(reader.read_others())
     order = ("Deployment", "Pod", "Service", "PersistentVolumeClaim", "HorizontalPodAutoscaler", "PodDisruptionBudget")
     summary = [release_health.describe(obj, objects["EndpointSlice"]) for kind in order for obj in objects[kind]]
     module.exit_json(

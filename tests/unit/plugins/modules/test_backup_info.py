@@ -9,8 +9,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import MaxRetryError
@@ -19,14 +17,6 @@ from ansible_collections.inferno.ops.plugins.module_utils import snapshots as lo
 from ansible_collections.inferno.ops.plugins.modules import backup_info
 
 SELECTOR = "app.kubernetes.io/instance=inferno,app.kubernetes.io/managed-by=inferno.ops"
-
-
-class AnsibleExitJson(Exception):
-    """exit_json was called: args[0] is the result."""
-
-
-class AnsibleFailJson(Exception):
-    """fail_json was called: args[0] is the result, msg included."""
 
 
 def matches(labels, selector):
@@ -70,26 +60,22 @@ def api(monkeypatch):
     return fake
 
 
+def module_args(args):
+    """The module's arguments: the release, and ``args`` (an argument given as None is left out)."""
+    args = dict({"release_name": "inferno", "release_namespace": "ns"}, **args)
+    return dict((key, value) for key, value in args.items() if value is not None)
+
+
 @pytest.fixture
-def run(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise AnsibleExitJson(kwargs)
+def run(run_module):
+    """The module's result; the test fails if the module does."""
+    return lambda check_mode=False, **args: run_module(backup_info.main, module_args(args), check_mode=check_mode)
 
-    def fail_json(self, **kwargs):
-        raise AnsibleFailJson(kwargs)
 
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-    def run_module(check_mode=False, **args):
-        """The module's result; AnsibleFailJson when it fails. An argument given as None is left out."""
-        args = dict({"release_name": "inferno", "release_namespace": "ns", "_ansible_check_mode": check_mode}, **args)
-        args = dict((key, value) for key, value in args.items() if value is not None)
-        with patch_module_args(args), pytest.raises(AnsibleExitJson) as exited:
-            backup_info.main()
-        return exited.value.args[0]
-
-    return run_module
+@pytest.fixture
+def fail(fail_module):
+    """The result of a run that must fail, msg included."""
+    return lambda **args: fail_module(backup_info.main, module_args(args))
 
 
 def snapshot(claim, backup_id, created, ready=True, revision=1, size="10Gi", error=None, release="inferno"):
@@ -209,11 +195,10 @@ def test_plan_in_place_of_the_newest_complete_set_of_a_revision(run, backups):
     ({"backup_id": "nope", "restore_mode": "new"}, "There is no backup nope of inferno in ns"),
     ({"chart_revision": 3, "restore_mode": "new"}, "No backup of inferno in ns was taken at chart revision 3"),
 ])
-def test_an_incomplete_or_missing_set_is_not_planned(run, backups, args, message):
-    with pytest.raises(AnsibleFailJson) as failed:
-        run(**args)
-    assert failed.value.args[0]["msg"].startswith(message)
-    assert failed.value.args[0]["plan"] == []
+def test_an_incomplete_or_missing_set_is_not_planned(fail, backups, args, message):
+    failed = fail(**args)
+    assert failed["msg"].startswith(message)
+    assert failed["plan"] == []
     assert [request[1] for request in backups.requests] == ["volumesnapshots"]  # the claims were not even read
 
 
@@ -223,10 +208,8 @@ def test_an_incomplete_or_missing_set_is_not_planned(run, backups, args, message
     ({"backup_id": "r1", "restore_mode": "merge"}, "value of restore_mode must be one of: new, in_place, got: merge"),
     ({"release_namespace": None}, "missing required arguments: release_namespace"),
 ])
-def test_bad_arguments_are_refused_before_any_request(run, api, args, message):
-    with pytest.raises(AnsibleFailJson) as failed:
-        run(**args)
-    assert message in failed.value.args[0]["msg"]
+def test_bad_arguments_are_refused_before_any_request(fail, api, args, message):
+    assert message in fail(**args)["msg"]
     assert api.requests == []
 
 
@@ -235,11 +218,9 @@ def test_bad_arguments_are_refused_before_any_request(run, api, args, message):
     (ApiException(status=403, reason="Forbidden"), "The Kubernetes API refused a request in ns: (403)"),
     (MaxRetryError(None, "/apis", "connection refused"), "Cannot reach the Kubernetes API in ns: "),
 ])
-def test_api_errors_fail_with_a_clear_message(run, api, error, message):
+def test_api_errors_fail_with_a_clear_message(fail, api, error, message):
     api.errors.append(error)
-    with pytest.raises(AnsibleFailJson) as failed:
-        run()
-    assert failed.value.args[0]["msg"].startswith(message)
+    assert fail()["msg"].startswith(message)
 
 
 def test_the_api_not_served_names_what_to_install():

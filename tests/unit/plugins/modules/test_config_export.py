@@ -14,8 +14,6 @@ import os
 
 import pytest
 import yaml
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
 from kubernetes import client
 
@@ -44,28 +42,6 @@ HISTORY = [
     {"revision": 2, "status": "deployed", "chart": "inferno-0.1.0", "app_version": "0.10.3",
      "updated": "2026-11-27T10:00:00Z", "description": "Upgrade complete"},
 ]
-
-
-class ModuleResult(Exception):
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
-
-
-class ModuleExit(ModuleResult):
-    """exit_json was called."""
-
-
-class ModuleFail(ModuleResult):
-    """fail_json was called."""
-
-
-def exit_json(self, **result):
-    raise ModuleExit(result)
-
-
-def fail_json(self, msg, **result):
-    raise ModuleFail(dict(result, msg=msg, failed=True))
 
 
 def metadata(name, **labels):
@@ -121,8 +97,6 @@ class Cluster:
 @pytest.fixture
 def cluster(monkeypatch):
     fake = Cluster()
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     # Bound methods set on the class stay bound to `fake`: they do not receive the API object.
     monkeypatch.setattr(client.CoreV1Api, "list_namespaced_config_map", fake.list_config_maps)
     monkeypatch.setattr(client.CoreV1Api, "list_namespaced_secret", fake.list_secrets)
@@ -133,12 +107,24 @@ def cluster(monkeypatch):
     return fake
 
 
-def run_module(dest, check=False, diff=False, **options):
-    args = {"release_name": "inferno", "release_namespace": NAMESPACE, "dest": str(dest), "binary_path": HELM,
-            "_ansible_check_mode": check, "_ansible_diff": diff, **options}
-    with patch_module_args(args), pytest.raises(ModuleExit) as done:
-        config_export.main()
-    return done.value.result
+def module_args(dest, options):
+    return {"release_name": "inferno", "release_namespace": NAMESPACE, "dest": str(dest), "binary_path": HELM,
+            **options}
+
+
+@pytest.fixture
+def run(run_module):
+    """The module's result for an export to ``dest``; the test fails if the module does."""
+    def run_export(dest, check=False, diff=False, **options):
+        return run_module(config_export.main, module_args(dest, options), check_mode=check, diff=diff)
+
+    return run_export
+
+
+@pytest.fixture
+def fail(fail_module):
+    """The result of an export to ``dest`` that must fail, msg included."""
+    return lambda dest, **options: fail_module(config_export.main, module_args(dest, options))
 
 
 def written_files(dest):
@@ -149,8 +135,8 @@ def helm_argv(*args):
     return [HELM, *args, "--namespace", NAMESPACE]
 
 
-def test_helm_reads_history_then_values_and_manifest_of_the_current_and_previous_revision(cluster, tmp_path):
-    result = run_module(tmp_path / "export")
+def test_helm_reads_history_then_values_and_manifest_of_the_current_and_previous_revision(run, cluster, tmp_path):
+    result = run(tmp_path / "export")
     assert not result.get("failed"), result
     assert cluster.helm_calls == [helm_argv("history", "inferno", "--max", "256", "--output", "json")] + [
         argv
@@ -167,8 +153,8 @@ def test_helm_reads_history_then_values_and_manifest_of_the_current_and_previous
     ([], "app.kubernetes.io/instance=inferno"),
     (["app=inferno", "tier=api"], "app=inferno,tier=api"),
 ])
-def test_the_api_is_listed_by_label_page_by_page(cluster, tmp_path, label_selectors, selector):
-    result = run_module(tmp_path / "export", label_selectors=label_selectors)
+def test_the_api_is_listed_by_label_page_by_page(run, cluster, tmp_path, label_selectors, selector):
+    result = run(tmp_path / "export", label_selectors=label_selectors)
     assert cluster.list_calls == [
         ("configmaps", NAMESPACE, {"label_selector": selector, "limit": config_export.PAGE, "_continue": None}),
         ("configmaps", NAMESPACE, {"label_selector": selector, "limit": config_export.PAGE, "_continue": "page-2"}),
@@ -177,9 +163,9 @@ def test_the_api_is_listed_by_label_page_by_page(cluster, tmp_path, label_select
     assert result["api_list_calls"] == 3
 
 
-def test_check_mode_reports_the_files_and_writes_nothing(cluster, tmp_path):
+def test_check_mode_reports_the_files_and_writes_nothing(run, cluster, tmp_path):
     dest = tmp_path / "export"
-    result = run_module(dest, check=True, diff=True)
+    result = run(dest, check=True, diff=True)
     assert result["changed"] is True
     assert "index.yaml" not in result["written"] and "helm/revision-2/manifest.yaml" in result["written"]
     assert result["diff"]["before"] == "" and "secrets/inferno-secrets.yaml " in result["diff"]["after"]
@@ -187,9 +173,9 @@ def test_check_mode_reports_the_files_and_writes_nothing(cluster, tmp_path):
     assert not dest.exists()
 
 
-def test_secret_values_are_redacted_by_default_everywhere_they_are_written(cluster, tmp_path):
+def test_secret_values_are_redacted_by_default_everywhere_they_are_written(run, cluster, tmp_path):
     dest = tmp_path / "export"
-    result = run_module(dest)
+    result = run(dest)
     files = written_files(dest)
     assert set(result["written"]) | {"index.yaml"} == set(files)
     leaks = [name for name, path in files.items() for text in (SECRET, ENCODED, NESTED_SECRET)
@@ -204,32 +190,32 @@ def test_secret_values_are_redacted_by_default_everywhere_they_are_written(clust
     assert oct(files["configmaps/inferno-config.yaml"].stat().st_mode & 0o777) == "0o644"
 
 
-def test_include_secrets_writes_the_real_values_in_private_files(cluster, tmp_path):
+def test_include_secrets_writes_the_real_values_in_private_files(run, cluster, tmp_path):
     dest = tmp_path / "export"
-    run_module(dest, include_secrets=True)
+    run(dest, include_secrets=True)
     files = written_files(dest)
     assert NESTED_SECRET in files["helm/revision-2/values.yaml"].read_text()
     assert ENCODED in files["secrets/inferno-secrets.yaml"].read_text()
     assert all(oct(path.stat().st_mode & 0o777) == "0o600" for name, path in files.items() if name != "index.yaml")
 
 
-def test_an_unchanged_export_is_not_rewritten(cluster, tmp_path):
+def test_an_unchanged_export_is_not_rewritten(run, cluster, tmp_path):
     dest = tmp_path / "export"
-    first = run_module(dest)
+    first = run(dest)
     before = {name: (path.stat().st_mtime_ns, path.stat().st_ino) for name, path in written_files(dest).items()}
     index = (dest / "index.yaml").read_text()
-    second = run_module(dest)
+    second = run(dest)
     assert first["changed"] is True and second["changed"] is False
     assert second["written"] == [] and second["files"] == first["files"]
     assert {name: (path.stat().st_mtime_ns, path.stat().st_ino) for name, path in written_files(dest).items()} == before
     assert (dest / "index.yaml").read_text() == index
 
 
-def test_a_changed_object_rewrites_only_its_file(cluster, tmp_path):
+def test_a_changed_object_rewrites_only_its_file(run, cluster, tmp_path):
     dest = tmp_path / "export"
-    run_module(dest)
+    run(dest)
     cluster.config_map_pages[1].items[0].data = {"A": "2"}
-    result = run_module(dest)
+    result = run(dest)
     assert result["changed"] is True and result["written"] == ["configmaps/inferno-extra.yaml"]
 
 
@@ -237,13 +223,11 @@ def test_a_changed_object_rewrites_only_its_file(cluster, tmp_path):
     ([], None, "Release 'inferno' is not installed in namespace 'inferno-prod'"),
     (None, "Error: Kubernetes cluster unreachable", "Kubernetes cluster unreachable"),
 ])
-def test_helm_failures_are_reported_and_nothing_is_written(cluster, tmp_path, history, helm_error, message):
+def test_helm_failures_are_reported_and_nothing_is_written(fail, cluster, tmp_path, history, helm_error, message):
     cluster.history = HISTORY if history is None else history
     cluster.helm_error = helm_error
     dest = tmp_path / "export"
-    with pytest.raises(ModuleFail) as failed:
-        run_module(dest)
-    assert message in failed.value.result["msg"]
+    assert message in fail(dest)["msg"]
     assert not dest.exists()
 
 
@@ -251,16 +235,13 @@ def test_helm_failures_are_reported_and_nothing_is_written(cluster, tmp_path, hi
     ({"vault_password_file": "/dev/null"}, "exported only with include_secrets=true"),
     ({"include_secrets": True, "vault_id": "prod"}, "give vault_password_file too"),
 ])
-def test_vault_options_are_checked_before_anything_is_read(cluster, tmp_path, options, message):
-    with pytest.raises(ModuleFail) as failed:
-        run_module(tmp_path / "export", **options)
-    assert message in failed.value.result["msg"]
+def test_vault_options_are_checked_before_anything_is_read(fail, cluster, tmp_path, options, message):
+    assert message in fail(tmp_path / "export", **options)["msg"]
     assert cluster.helm_calls == [] and cluster.list_calls == []
 
 
-def test_release_name_and_dest_are_required(cluster, tmp_path):
-    with patch_module_args({"release_namespace": NAMESPACE}), pytest.raises(ModuleFail) as failed:
-        config_export.main()
-    assert "missing required arguments" in failed.value.result["msg"]
-    assert "dest" in failed.value.result["msg"] and "release_name" in failed.value.result["msg"]
+def test_release_name_and_dest_are_required(fail_module, cluster, tmp_path):
+    message = fail_module(config_export.main, {"release_namespace": NAMESPACE})["msg"]
+    assert "missing required arguments" in message
+    assert "dest" in message and "release_name" in message
     assert os.listdir(tmp_path) == []

@@ -14,8 +14,6 @@ import itertools
 import types
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import MaxRetryError
@@ -25,14 +23,6 @@ from ansible_collections.inferno.ops.plugins.modules import pvc_snapshot
 
 CLAIMS = ("inferno-cache-pvc", "inferno-models-pvc")
 NOW = logic.epoch("2026-11-24T12:00:00Z")
-
-
-class AnsibleExitJson(Exception):
-    """exit_json was called: args[0] is the result."""
-
-
-class AnsibleFailJson(Exception):
-    """fail_json was called: args[0] is the result, msg included."""
 
 
 def matches(labels, selector):
@@ -162,33 +152,23 @@ def cluster(monkeypatch):
     return fake
 
 
+def module_args(args):
+    return dict({"release_name": "inferno", "release_namespace": "ns", "wait_timeout": 5}, **args)
+
+
 @pytest.fixture
-def run(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise AnsibleExitJson(kwargs)
+def run(run_module):
+    """The module's result; the test fails if the module does."""
+    def run_pvc_snapshot(check_mode=False, diff=False, **args):
+        return run_module(pvc_snapshot.main, module_args(args), check_mode=check_mode, diff=diff)
 
-    def fail_json(self, **kwargs):
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-    def run_module(check_mode=False, diff=False, **args):
-        """The module's result; AnsibleFailJson when it fails."""
-        args = dict({"release_name": "inferno", "release_namespace": "ns", "wait_timeout": 5,
-                     "_ansible_check_mode": check_mode, "_ansible_diff": diff}, **args)
-        with patch_module_args(args), pytest.raises(AnsibleExitJson) as exited:
-            pvc_snapshot.main()
-        return exited.value.args[0]
-
-    return run_module
+    return run_pvc_snapshot
 
 
-def failure(run, **args):
+@pytest.fixture
+def failure(fail_module):
     """The message of a run that must fail."""
-    with pytest.raises(AnsibleFailJson) as failed:
-        run(**args)
-    return failed.value.args[0]["msg"]
+    return lambda **args: fail_module(pvc_snapshot.main, module_args(args))["msg"]
 
 
 # --- present -----------------------------------------------------------------------------------
@@ -254,9 +234,9 @@ def test_a_snapshot_an_earlier_run_made_meanwhile_is_adopted(run, cluster):
     (lambda cluster: cluster.classes[0]["metadata"].pop("annotations"),
      "Cannot snapshot inferno-cache-pvc: No VolumeSnapshotClass is the default for driver hostpath.csi.k8s.io"),
 ])
-def test_what_cannot_work_fails_before_any_snapshot(run, cluster, prepare, message):
+def test_what_cannot_work_fails_before_any_snapshot(failure, cluster, prepare, message):
     prepare(cluster)
-    assert failure(run, backup_id="b1").startswith(message)
+    assert failure(backup_id="b1").startswith(message)
     assert cluster.created == []
 
 
@@ -267,40 +247,40 @@ def test_what_cannot_work_fails_before_any_snapshot(run, cluster, prepare, messa
     ({"backup_id": "b1", "pvcs": ["a"], "label_selectors": ["b=c"]},
      "parameters are mutually exclusive: pvcs|label_selectors"),
 ])
-def test_bad_arguments(run, cluster, args, message):
-    assert message in failure(run, **args)
+def test_bad_arguments(failure, cluster, args, message):
+    assert message in failure(**args)
     assert cluster.created == []
 
 
-def test_a_refused_create_names_the_fix(run, cluster):
+def test_a_refused_create_names_the_fix(failure, cluster):
     refused = ApiException(status=403, reason="Forbidden")
     refused.body = '{"message": "exceeded quota: snapshots, requested: count/volumesnapshots=1"}'
     cluster.refuse_create.append(refused)
-    message = failure(run, backup_id="b1")
+    message = failure(backup_id="b1")
     assert message.startswith("Creating VolumeSnapshot inferno-cache-pvc-b1 was refused: exceeded quota: snapshots")
     assert "The storage backend refuses more snapshots (a quota or maximum)" in message
 
 
-def test_a_snapshot_that_cannot_become_ready_fails_without_waiting_and_deletes_nothing(run, cluster):
+def test_a_snapshot_that_cannot_become_ready_fails_without_waiting_and_deletes_nothing(failure, cluster):
     cluster.status_on_create = {"readyToUse": False, "error": {
         "message": "Failed to check and update snapshot content: the PVC is not yet bound to a PV"}}
-    message = failure(run, backup_id="b1")
+    message = failure(backup_id="b1")
     assert message.startswith("VolumeSnapshot inferno-cache-pvc-b1 (claim inferno-cache-pvc) failed: Failed to check")
     assert message.endswith("Nothing was deleted.") and cluster.deleted == []
 
 
-def test_a_snapshot_still_not_ready_times_out_with_its_state(run, cluster):
+def test_a_snapshot_still_not_ready_times_out_with_its_state(failure, cluster):
     cluster.status_on_create = {"readyToUse": False}
-    message = failure(run, backup_id="b1", wait_timeout=30)
+    message = failure(backup_id="b1", wait_timeout=30)
     assert message == ("Timed out after 30s waiting for 2 snapshot(s): inferno-cache-pvc-b1: no error reported, not "
                        "ready yet; inferno-models-pvc-b1: no error reported, not ready yet")
 
 
-def test_a_lost_api_server_says_what_was_requested_and_how_to_finish(run, cluster):
+def test_a_lost_api_server_says_what_was_requested_and_how_to_finish(failure, cluster):
     cluster.backup("b1", "2026-11-24T10:00:00Z")
     del cluster.snapshots["inferno-models-pvc-b1"]
     cluster.refuse_create.append(MaxRetryError(None, "/apis", "connection refused"))
-    message = failure(run, backup_id="b1")
+    message = failure(backup_id="b1")
     assert message.startswith("Cannot reach the Kubernetes API in ns: ")
     assert ("Backup b1 was interrupted with 1 snapshot(s) requested (inferno-cache-pvc-b1); nothing was deleted. When "
             "the API server answers again, run the same task with backup_id=b1") in message
@@ -328,8 +308,8 @@ def test_absent_deletes_only_our_snapshots_of_that_backup(run, three_backups, ch
     assert {"theirs-b2", "lookalike-b2"} <= set(three_backups.snapshots)
 
 
-def test_absent_by_name_refuses_a_snapshot_that_is_not_ours(run, three_backups):
-    message = failure(run, state="absent", names=["inferno-models-pvc-b1", "lookalike-b2"])
+def test_absent_by_name_refuses_a_snapshot_that_is_not_ours(failure, three_backups):
+    message = failure(state="absent", names=["inferno-models-pvc-b1", "lookalike-b2"])
     assert message.startswith("Not deleting lookalike-b2: not snapshots of release inferno made by inferno.ops (ours: ")
     assert three_backups.deleted == []
 
@@ -339,8 +319,8 @@ def test_absent_by_name(run, three_backups):
     assert three_backups.deleted == ["inferno-models-pvc-b1"]
 
 
-def test_absent_needs_a_name_or_a_backup_id(run, three_backups):
-    assert failure(run, state="absent") == "state=absent needs names or backup_id: nothing is deleted unless named."
+def test_absent_needs_a_name_or_a_backup_id(failure, three_backups):
+    assert failure(state="absent") == "state=absent needs names or backup_id: nothing is deleted unless named."
     assert three_backups.deleted == []
 
 
@@ -375,6 +355,6 @@ def test_prune_never_deletes_the_newest_ready_set_when_newer_ones_are_incomplete
     ({}, "state=pruned needs keep_last or max_age."),
     ({"max_age": "a week"}, "max_age 'a week' is not a duration such as 30d, 12h, 45m or 3600"),
 ])
-def test_prune_needs_a_rule(run, three_backups, args, message):
-    assert failure(run, state="pruned", **args) == message
+def test_prune_needs_a_rule(failure, three_backups, args, message):
+    assert failure(state="pruned", **args) == message
     assert three_backups.deleted == []
