@@ -118,6 +118,13 @@ encrypted:
   returned: always
   type: list
   elements: str
+redacted:
+  description:
+    - Secret objects exported with digests instead of values, relative to O(dest); also listed
+      in the index, so that a restore leaves them out.
+  returned: always
+  type: list
+  elements: str
 written:
   description: Files written (or, in check mode, that would be).
   returned: always
@@ -319,11 +326,15 @@ class Exporter(object):
         written = sorted(path for path in self.files if self.needs_writing(path, existing[path]))
         stale = sorted(path for path in old_files if path not in self.files)
         encrypted = sorted(self.secret_paths) if self.encrypting else []
+        # Secret objects whose values were replaced by digests: a restore must not apply them.
+        redacted = [] if self.params["include_secrets"] else sorted(
+            path for path in self.secret_paths if path.startswith("secrets/"))
         identity = dict(cluster=host, context=self.params.get("context") or "", namespace=self.namespace,
-                        release=self.release, revision=revision, encrypted=encrypted)
+                        release=self.release, revision=revision, encrypted=encrypted, redacted=redacted)
         changed = bool(written or stale) or any(previous.get(key) != value for key, value in identity.items())
         result = dict(changed=changed, dest=self.params["dest"], revision=revision, files=digests, written=written,
-                      removed=stale, encrypted=encrypted, counts=counts, api_list_calls=self.list_calls)
+                      removed=stale, encrypted=encrypted, redacted=redacted, counts=counts,
+                      api_list_calls=self.list_calls)
         result["elapsed_seconds"] = round(time.monotonic() - self.started, 2)
         if self.module._diff:
             result["diff"] = dict(

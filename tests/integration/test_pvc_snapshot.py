@@ -190,11 +190,16 @@ def test_backup_then_restore_round_trip(local_cluster, release, tmp_path):
     exported = yaml.safe_load((tmp_path / "dev/inferno/trip/config/configmaps/inferno-config.yaml").read_text())
     core = client.CoreV1Api(local_cluster.api)
     core.patch_namespaced_config_map("inferno-config", release, {"data": {"INFERNO_LOG_LEVEL": "trace"}})
+    live_secret = core.read_namespaced_secret("inferno-secrets", release).data
 
     beside = ansible_playbook("playbooks/restore.yml", *common, "-e", "inferno_restore_backup_id=trip",
                               kubeconfig=local_cluster.kubeconfig)
     assert beside.returncode == 0, beside.output
     assert core.read_namespaced_config_map("inferno-config", release).data == exported["data"]
+    # The Secret was exported as digests (listed under 'redacted' in the index): never applied.
+    index = yaml.safe_load((tmp_path / "dev/inferno/trip/config/index.yaml").read_text())
+    assert index["redacted"] == ["secrets/inferno-secrets.yaml"]
+    assert core.read_namespaced_secret("inferno-secrets", release).data == live_secret
     claims = {claim.metadata.name: claim for claim in core.list_namespaced_persistent_volume_claim(release).items}
     for pvc in ("inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"):
         restored = claims[f"{pvc}-restored-trip"]

@@ -188,12 +188,16 @@ def test_secret_values_are_redacted_by_default_everywhere_they_are_written(run, 
     assert secret["data"]["OAUTH2_CLIENT_SECRET"].startswith("sha256:")
     assert "uid" not in secret["metadata"] and secret["kind"] == "Secret"
     assert oct(files["configmaps/inferno-config.yaml"].stat().st_mode & 0o777) == "0o644"
+    # The index names the Secrets a restore must leave out: the restore role reads it.
+    assert result["redacted"] == ["secrets/inferno-secrets.yaml"]
+    assert yaml.safe_load(files["index.yaml"].read_text())["redacted"] == ["secrets/inferno-secrets.yaml"]
 
 
 def test_include_secrets_writes_the_real_values_in_private_files(run, cluster, tmp_path):
     dest = tmp_path / "export"
-    run(dest, include_secrets=True)
+    result = run(dest, include_secrets=True)
     files = written_files(dest)
+    assert result["redacted"] == [] and yaml.safe_load(files["index.yaml"].read_text())["redacted"] == []
     assert NESTED_SECRET in files["helm/revision-2/values.yaml"].read_text()
     assert ENCODED in files["secrets/inferno-secrets.yaml"].read_text()
     assert all(oct(path.stat().st_mode & 0o777) == "0o600" for name, path in files.items() if name != "index.yaml")
