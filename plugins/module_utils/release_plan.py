@@ -46,10 +46,8 @@ def helm_supported(version):
     return tuple(numbers) >= tuple(int(part) for part in MIN_HELM_VERSION.split("."))
 
 
-# Where the deploy role records, in a values file of its own, the revision an upgrade is
-# made for. kubernetes.core.helm (without helm-diff) decides whether to upgrade by
-# comparing the deployed values with its values files alone; a marker that differs from
-# the deployed one makes it carry out every upgrade this plan asks for. Plans ignore it.
+# The revision marker: explained once, in helm_plan's notes (kubernetes.core.helm without
+# helm-diff compares values files only). Plans ignore it.
 REVISION_MARKER_PATH = ("global", "infernoOps", "revision")
 
 
