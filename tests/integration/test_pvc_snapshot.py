@@ -363,7 +363,8 @@ def test_rollback_restores_the_volumes_backed_up_at_its_target_revision(local_cl
                                "-e", "inferno_restore_confirm=inferno", kubeconfig=local_cluster.kubeconfig)
     assert missing.returncode != 0
     assert "No complete backup with id no-such-backup of inferno" in " ".join(missing.output.split()), missing.output
-    assert "[DEPRECATED] inferno_restore_confirm confirms the restore role's own restores" in missing.output
+    assert ("[DEPRECATED] inferno_restore_confirm confirms the restore role's own restores"
+            in " ".join(missing.output.split())), missing.output
     assert history(local_cluster, release)[-1]["revision"] == 2  # neither run changed the release
 
     rolled = ansible_playbook(*rollback, "-e", "inferno_lifecycle_rollback_restore_confirm=inferno",
