@@ -363,7 +363,7 @@ def test_rollback_restores_the_volumes_backed_up_at_its_target_revision(local_cl
                                "-e", "inferno_restore_confirm=inferno", kubeconfig=local_cluster.kubeconfig)
     assert missing.returncode != 0
     assert "No complete backup with id no-such-backup of inferno" in " ".join(missing.output.split()), missing.output
-    assert ("[DEPRECATED] inferno_restore_confirm confirms the restore role's own restores"
+    assert ("[DEPRECATED] inferno_restore_confirm confirms in-place restores of the restore role"
             in " ".join(missing.output.split())), missing.output
     assert history(local_cluster, release)[-1]["revision"] == 2  # neither run changed the release
 
