@@ -175,6 +175,23 @@ def parse_duration(text):
     return int(match.group(1)) * factor
 
 
+def option_problems(keep_last=None, max_age=None, wait_timeout=None):
+    """What is wrong with the retention and timing options, checked before anything is read or deleted."""
+    problems = []
+    if keep_last is not None and keep_last < 1:
+        problems.append("keep_last must be 1 or more (how many of the newest backup sets to keep), got {0}".format(
+            keep_last))
+    try:
+        seconds = parse_duration(max_age)
+        if seconds is not None and seconds <= 0:
+            problems.append("max_age must be above 0 (sets older than it are deleted), got {0!r}".format(max_age))
+    except ValueError as error:
+        problems.append(str(error))
+    if wait_timeout is not None and wait_timeout <= 0:
+        problems.append("wait_timeout must be a number of seconds above 0, got {0}".format(wait_timeout))
+    return problems
+
+
 def epoch(timestamp):
     """Seconds since the epoch of a timestamp as the API server writes it (RFC 3339, UTC), or None."""
     match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$", timestamp or "")

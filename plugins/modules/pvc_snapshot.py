@@ -77,11 +77,11 @@ options:
     default: {}
   keep_last:
     description:
-      - With O(state=pruned), how many of the newest backup sets to keep.
+      - With O(state=pruned), how many of the newest backup sets to keep; 1 or more.
     type: int
   max_age:
     description:
-      - With O(state=pruned), delete sets older than this (C(30d), C(12h), C(45m), or seconds).
+      - With O(state=pruned), delete sets older than this (C(30d), C(12h), C(45m), or seconds); above 0.
     type: str
   wait:
     description:
@@ -90,7 +90,7 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to wait.
+      - Seconds to wait; above 0.
     type: int
     default: 600
 extends_documentation_fragment:
@@ -464,6 +464,9 @@ def main():
         required_if=[("state", "present", ["backup_id"])],
         mutually_exclusive=[("pvcs", "label_selectors")],
     )
+    problems = logic.option_problems(module.params["keep_last"], module.params["max_age"], module.params["wait_timeout"])
+    if problems:
+        module.fail_json(msg="{0}. Nothing was read or changed.".format("; ".join(problems)))
     snapshotter = Snapshotter(module)
     with reported_api_errors(module, " in {0}".format(snapshotter.namespace), snapshotter.resume_hint):
         result = getattr(snapshotter, module.params["state"])()

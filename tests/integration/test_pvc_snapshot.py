@@ -133,9 +133,17 @@ def test_backup_playbook_exports_and_snapshots_under_one_id(local_cluster, relea
     assert again.returncode == 0 and again.changed() == 0, again.output
     listed = ansible_playbook("playbooks/list_backups.yml", *common, kubeconfig=local_cluster.kubeconfig)
     assert listed.returncode == 0 and "nightly-1  revision 1  3/3 ready" in listed.output, listed.output
-    preview = ansible_playbook("playbooks/prune_backups.yml", *common, "-e", "inferno_backup_keep_last=0", "--check",
+    preview = ansible_playbook("playbooks/prune_backups.yml", *common, "-e", "inferno_backup_keep_last=1", "--check",
                                kubeconfig=local_cluster.kubeconfig)
     assert preview.returncode == 0 and "nightly-1: the newest ready backup is never pruned" in preview.output
+    # Tried as a new user would: out-of-bounds retention is refused before anything is read or deleted.
+    before = sorted(snapshots(local_cluster, release))
+    for option in ("inferno_backup_keep_last=-1", "inferno_backup_keep_last=0", "inferno_backup_max_age=0"):
+        refused = ansible_playbook("playbooks/prune_backups.yml", *common, "-e", option,
+                                   kubeconfig=local_cluster.kubeconfig)
+        assert refused.returncode != 0 and "Nothing was read or changed" in " ".join(refused.output.split()), (
+            option, refused.output)
+        assert refused.changed() == 0 and sorted(snapshots(local_cluster, release)) == before
 
 
 def test_killing_the_apiserver_during_a_backup_fails_clearly_and_a_rerun_completes_it(local_cluster, release, tmp_path):

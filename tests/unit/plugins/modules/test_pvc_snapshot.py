@@ -329,7 +329,7 @@ NEWEST_READY = "the newest ready backup is never pruned"
 
 
 @pytest.mark.parametrize("args, deleted, kept", [
-    ({"keep_last": 0}, ["b2"], {"b1": PINNED, "b3": NEWEST_READY}),
+    ({"keep_last": 1}, ["b2"], {"b1": PINNED, "b3": NEWEST_READY}),
     ({"keep_last": 2}, [], {"b1": PINNED, "b2": "within keep_last/max_age", "b3": NEWEST_READY}),
     ({"max_age": "4d"}, [], {"b1": PINNED, "b2": "within keep_last/max_age", "b3": NEWEST_READY}),
     ({"max_age": "3d"}, ["b2"], {"b1": PINNED, "b3": NEWEST_READY}),
@@ -345,16 +345,30 @@ def test_prune_keeps_the_newest_ready_and_pinned_sets(run, three_backups, args, 
 
 
 def test_prune_never_deletes_the_newest_ready_set_when_newer_ones_are_incomplete(run, three_backups):
-    result = run(state="pruned", keep_last=0, check_mode=True)
+    result = run(state="pruned", max_age="1h", check_mode=True)
     assert result["kept"] == {"b1": PINNED, "b2": NEWEST_READY}
     assert result["deleted"] == ["inferno-cache-pvc-b3", "inferno-models-pvc-b3"]
     assert three_backups.deleted == []  # check mode
 
 
-@pytest.mark.parametrize("args, message", [
-    ({}, "state=pruned needs keep_last or max_age."),
-    ({"max_age": "a week"}, "max_age 'a week' is not a duration such as 30d, 12h, 45m or 3600"),
-])
-def test_prune_needs_a_rule(failure, three_backups, args, message):
-    assert failure(state="pruned", **args) == message
+def test_prune_needs_a_rule(failure, three_backups):
+    assert failure(state="pruned") == "state=pruned needs keep_last or max_age."
     assert three_backups.deleted == []
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"state": "pruned", "keep_last": -1}, "keep_last must be 1 or more (how many of the newest backup sets to keep), got -1"),
+    ({"state": "pruned", "keep_last": 0}, "keep_last must be 1 or more (how many of the newest backup sets to keep), got 0"),
+    ({"state": "pruned", "max_age": "0d"}, "max_age must be above 0 (sets older than it are deleted), got '0d'"),
+    ({"state": "pruned", "max_age": "a week"}, "max_age 'a week' is not a duration such as 30d, 12h, 45m or 3600"),
+    ({"state": "pruned", "keep_last": 3, "wait_timeout": 0}, "wait_timeout must be a number of seconds above 0, got 0"),
+    ({"state": "absent", "backup_id": "b2", "wait_timeout": -5}, "wait_timeout must be a number of seconds above 0, got -5"),
+    ({"backup_id": "b4", "wait_timeout": 0}, "wait_timeout must be a number of seconds above 0, got 0"),
+])
+def test_out_of_bounds_options_are_refused_before_anything_is_read(failure, three_backups, monkeypatch, args, message):
+    def no_client(module):
+        raise AssertionError("the cluster was reached")
+
+    monkeypatch.setattr(pvc_snapshot, "Snapshotter", no_client)
+    assert failure(**args) == message + ". Nothing was read or changed."
+    assert three_backups.deleted == [] and three_backups.created == []
