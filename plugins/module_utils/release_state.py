@@ -21,6 +21,12 @@ import json
 import re
 
 from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
+from ansible_collections.inferno.ops.plugins.module_utils.args_common import (
+    HELM_CONNECTION,
+    RELEASE,
+    argument_spec,
+    mutually_exclusive,
+)
 
 # Operations a release can be stuck in; helm refuses a new upgrade until they end.
 PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback", "uninstalling")
@@ -39,6 +45,28 @@ def helm_runner(module):
         return module
     # AnsibleK8SModule keeps the AnsibleModule it wraps in _module.
     return AnsibleHelmModule(module=getattr(module, "_module", module))
+
+
+def run_release_module(work, check=None, **options):
+    """The main() of a module that works on one release with helm only.
+
+    Builds the AnsibleHelmModule (kubernetes.core's helm connection options, the release
+    options and ``options``, check mode), fails with ``check(params)`` when it returns a
+    message, else exits with ``work(module)``; a ReleaseStateError becomes fail_json.
+    """
+    module = AnsibleHelmModule(
+        argument_spec=argument_spec(HELM_CONNECTION, RELEASE, **options),
+        mutually_exclusive=mutually_exclusive(HELM_CONNECTION),
+        supports_check_mode=True,
+    )
+    problem = check(module.params) if check else None
+    if problem:
+        module.fail_json(msg=problem)
+    try:
+        result = work(module)
+    except ReleaseStateError as error:
+        module.fail_json(msg=str(error))
+    module.exit_json(**result)
 
 
 def entry_summary(entry):
@@ -123,6 +151,10 @@ class ReleaseState(object):
             entries = json.loads(out) if out.strip() else []
         self._history[max_revisions] = entries
         return entries
+
+    def forget(self):
+        """Drop what was read, after a command that changed the release."""
+        self._history = {}
 
     def latest(self):
         """The newest history entry, or None when the release is not installed."""

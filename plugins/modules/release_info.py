@@ -120,19 +120,13 @@ values:
   type: dict
 """
 
-from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
-from ansible_collections.inferno.ops.plugins.module_utils.args_common import (
-    HELM_CONNECTION,
-    RELEASE,
-    argument_spec,
-    mutually_exclusive,
-)
 from ansible_collections.inferno.ops.plugins.module_utils.redaction import mask_values
 from ansible_collections.inferno.ops.plugins.module_utils.release_state import (
     PENDING_STATUSES,
     ReleaseState,
     ReleaseStateError,
     entry_summary,
+    run_release_module,
     stuck_message,
 )
 
@@ -159,24 +153,14 @@ def read_release(module):
 
 
 def main():
-    module = AnsibleHelmModule(
-        argument_spec=argument_spec(
-            HELM_CONNECTION,
-            RELEASE,
-            history_max=dict(type="int", default=10),
-            values=dict(type="bool", default=False),
-            fail_when_pending=dict(type="bool", default=False),
-        ),
-        mutually_exclusive=mutually_exclusive(HELM_CONNECTION),
-        supports_check_mode=True,
+    run_release_module(
+        read_release,
+        check=lambda params: "history_max must be 0 or more, got {0}.".format(params["history_max"])
+        if params["history_max"] < 0 else None,
+        history_max=dict(type="int", default=10),
+        values=dict(type="bool", default=False),
+        fail_when_pending=dict(type="bool", default=False),
     )
-    if module.params["history_max"] < 0:
-        module.fail_json(msg="history_max must be 0 or more, got {0}.".format(module.params["history_max"]))
-    try:
-        result = read_release(module)
-    except ReleaseStateError as error:
-        module.fail_json(msg=str(error))
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -100,17 +100,11 @@ command:
   elements: str
 """
 
-from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
-from ansible_collections.inferno.ops.plugins.module_utils.args_common import (
-    HELM_CONNECTION,
-    RELEASE,
-    argument_spec,
-    mutually_exclusive,
-)
 from ansible_collections.inferno.ops.plugins.module_utils.release_state import (
     ReleaseState,
     ReleaseStateError,
     entry_summary,
+    run_release_module,
 )
 
 
@@ -137,29 +131,19 @@ def roll_back(module):
     if rc != 0:
         raise ReleaseStateError("helm rollback of {0} to revision {1} failed: {2}".format(
             state.name, params["revision"], (err or out).strip()))
-    state = ReleaseState(module, params["release_name"], params["release_namespace"])
+    state.forget()  # the rollback made a revision: read the history again
     return dict(changed=True, release=entry_summary(state.latest()), command=command)
 
 
 def main():
-    module = AnsibleHelmModule(
-        argument_spec=argument_spec(
-            HELM_CONNECTION,
-            RELEASE,
-            revision=dict(type="int", required=True),
-            wait=dict(type="bool", default=True),
-            wait_timeout=dict(type="str", default="5m"),
-        ),
-        mutually_exclusive=mutually_exclusive(HELM_CONNECTION),
-        supports_check_mode=True,
+    run_release_module(
+        roll_back,
+        check=lambda params: "revision must be 1 or more, got {0}.".format(params["revision"])
+        if params["revision"] < 1 else None,
+        revision=dict(type="int", required=True),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="str", default="5m"),
     )
-    if module.params["revision"] < 1:
-        module.fail_json(msg="revision must be 1 or more, got {0}.".format(module.params["revision"]))
-    try:
-        result = roll_back(module)
-    except ReleaseStateError as error:
-        module.fail_json(msg=str(error))
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":
