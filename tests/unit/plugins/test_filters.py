@@ -1,11 +1,11 @@
-"""The roles' filters: --set overrides, secrets, and the status summary lines."""
+"""The roles' filters: --set overrides, secrets, the status summary lines, and the options' bounds."""
 
 from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.inferno.ops.plugins.filter import helm_values, release_history
+from ansible_collections.inferno.ops.plugins.filter import helm_values, out_of_bounds, release_history
 
 
 def test_set_values_accepts_strings_and_dicts():
@@ -40,3 +40,74 @@ def test_history_line():
 def test_backup_lines_are_no_filter_any_more():
     """backup_sets and newest_ready_backup moved into inferno.ops.backup_info (its lines and backup)."""
     assert release_history.FilterModule().filters() == {"format_revision": release_history.format_revision}
+
+
+# Go's time.ParseDuration, which helm's --timeout uses, in nanoseconds.
+@pytest.mark.parametrize("text, nanoseconds", [
+    ("10m", 600 * 10 ** 9), ("5m0s", 300 * 10 ** 9), ("1h30m", 5400 * 10 ** 9), ("1.5h", 5400 * 10 ** 9),
+    ("300ms", 300 * 10 ** 6), (".5s", 500 * 10 ** 6), ("5.s", 5 * 10 ** 9), ("1us", 1000), ("1\u00b5s", 1000),
+    ("+2s", 2 * 10 ** 9), ("-1m", -60 * 10 ** 9), ("0", 0), ("0s", 0), ("0.5ns", 0),
+    ("2562047h47m16.854775807s", 2 ** 63 - 1),
+])
+def test_go_durations_parse_as_helm_parses_them(text, nanoseconds):
+    assert out_of_bounds.go_duration_ns(text) == nanoseconds
+
+
+@pytest.mark.parametrize("text", [
+    "", "-", "600", "5", "m", "5x", "5m0", "5 m", " 5m", "5m ", ".s", "1.2.3s", "1h-5m", "10 minutes",
+    "2562047h47m16.854775808s", None, 600, ["5m"],
+])
+def test_go_durations_helm_refuses_are_not_parsed(text):
+    assert out_of_bounds.go_duration_ns(text) is None
+
+
+@pytest.mark.parametrize("kind, good, bad", [
+    ("seconds", [1, "1", "600", " 300 ", "+5", 300.0, 2 ** 40],
+     [0, "0", -5, "-5", "abc", "10m", "", None, True, False, 1.5, "1.5", "5 0", [300], {"a": 1}]),
+    ("duration", ["10m", "5m0s", "1ns", "1h30m", "90s"], ["0", "0s", "-1m", "0.5ns", "600", 600, "abc", "", None, True]),
+    ("count", [0, "0", 10, "10"], [-1, "-1", "ten", 1.5, None, True, ""]),
+])
+def test_each_kind_has_its_bound(kind, good, bad):
+    assert out_of_bounds.out_of_bounds({"good{0}".format(index): value for index, value in enumerate(good)}, kind) == []
+    problems = out_of_bounds.out_of_bounds({"bad{0}".format(index): value for index, value in enumerate(bad)}, kind)
+    assert [problem.split(" ", 1)[0] for problem in problems] == ["bad{0}".format(index) for index in range(len(bad))]
+
+
+def test_the_message_names_the_variable_the_value_the_bound_and_the_fix():
+    assert out_of_bounds.out_of_bounds({"inferno_restore_wait_timeout": "-5"}, "seconds", example=300) == [
+        "inferno_restore_wait_timeout is -5; it must be a whole number of seconds above 0. "
+        "Set it with -e inferno_restore_wait_timeout=300."]
+    assert out_of_bounds.out_of_bounds({"inferno_deploy_timeout": "0s", "inferno_lifecycle_timeout": "10 minutes"},
+                                       "duration") == [
+        "inferno_deploy_timeout is 0s; it must be a helm duration above 0: a number with a unit (h, m, s, ms), "
+        "such as 10m, 90s or 1h30m. Set it with -e inferno_deploy_timeout=10m.",
+        'inferno_lifecycle_timeout is "10 minutes"; it must be a helm duration above 0: a number with a unit '
+        "(h, m, s, ms), such as 10m, 90s or 1h30m. Set it with -e inferno_lifecycle_timeout=10m."]
+    assert out_of_bounds.out_of_bounds({"inferno_deploy_history_max": -1}, "count") == [
+        "inferno_deploy_history_max is -1; it must be a whole number, 0 or more. Set it with -e inferno_deploy_history_max=10."]
+
+
+def test_a_duration_without_a_unit_is_told_so_and_given_in_seconds():
+    assert out_of_bounds.out_of_bounds({"inferno_deploy_timeout": 600}, "duration") == [
+        "inferno_deploy_timeout is 600, which has no unit (helm refuses it); it must be a helm duration above 0: "
+        "a number with a unit (h, m, s, ms), such as 10m, 90s or 1h30m. Set it with -e inferno_deploy_timeout=600s."]
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("", '""'), (None, "empty (null)"), ("5 m", '"5 m"'), (" 5", '" 5"'), (True, "True"), ([1], "[1]"), (-5, "-5"),
+])
+def test_the_value_is_shown_as_given(value, shown):
+    assert out_of_bounds.out_of_bounds({"x": value}, "duration", example="1m")[0].startswith("x is {0}".format(shown))
+
+
+@pytest.mark.parametrize("options, kind, message", [
+    ({"x": 1}, "minutes", "kind 'minutes' must be one of count, duration, seconds"),
+    ([("x", 1)], "seconds", "takes a mapping of variable names to values, got list"),
+])
+def test_out_of_bounds_refuses_a_wrong_call(options, kind, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        out_of_bounds.out_of_bounds(options, kind)
+
+
+def test_out_of_bounds_is_the_one_filter_of_its_file():
+    assert out_of_bounds.FilterModule().filters() == {"out_of_bounds": out_of_bounds.out_of_bounds}

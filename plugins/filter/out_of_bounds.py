@@ -1,0 +1,176 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, inferno.ops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bounds of the roles' timing and retention options, checked before anything is read.
+
+argument_specs check an option's type; they cannot say "above 0" or "a helm duration". Each
+role's tasks/bounds.yml runs this filter on its options and fails with the messages it
+returns, before the role reads the cluster or changes anything.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: out_of_bounds
+short_description: Say which role options are out of bounds, one message each
+version_added: 0.2.0
+author:
+  - inferno.ops contributors
+description:
+  - Takes a mapping of variable name to the value given, and returns one message for each value that is out of
+    the bounds of O(kind); an empty list when every value is in bounds.
+  - Each message names the variable, the value given, the bound, and how to set a good value with C(-e).
+  - The roles use it in an C(ansible.builtin.assert) at the top of each entry point (their C(tasks/bounds.yml)),
+    and the playbooks run those checks before preflight, so a bad value stops the run before the cluster is read.
+positional: kind
+options:
+  _input:
+    description: Variable names and the values given to them.
+    type: dict
+    required: true
+  kind:
+    description:
+      - C(seconds) - a whole number of seconds above 0 (an integer, or a string of digits as C(-e) gives).
+      - C(duration) - a helm (Go) duration above 0, such as C(10m), C(90s) or C(1h30m); a number needs a unit.
+      - C(count) - a whole number, 0 or more.
+    type: str
+    required: true
+    choices: [seconds, duration, count]
+  example:
+    description:
+      - The good value the message suggests setting.
+      - Defaults to C(600) for V(seconds), C(10m) for V(duration) and C(10) for V(count). For a duration given as a
+        plain number above 0, the message suggests that number in seconds (C(600s)) instead.
+    type: raw
+"""
+
+EXAMPLES = r"""
+- name: Check the timing options before anything is read
+  ansible.builtin.assert:
+    that: _problems | length == 0
+    fail_msg: "{{ _problems | join(' ') }} Nothing was read or changed."
+    quiet: true
+  vars:
+    _problems: >-
+      {{ ({'inferno_deploy_timeout': inferno_deploy_timeout} | inferno.ops.out_of_bounds('duration'))
+         + ({'inferno_deploy_history_max': inferno_deploy_history_max} | inferno.ops.out_of_bounds('count')) }}
+
+# {'inferno_restore_wait_timeout': '-5'} | inferno.ops.out_of_bounds('seconds', example=300)
+# => ["inferno_restore_wait_timeout is -5; it must be a whole number of seconds above 0.
+#      Set it with -e inferno_restore_wait_timeout=300."]
+"""
+
+RETURN = r"""
+_value:
+  description: One message per out-of-bounds value, in the order of the input; empty when all are in bounds.
+  type: list
+  elements: str
+"""
+
+import json
+import re
+from fractions import Fraction
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.text.converters import to_text
+
+# Go's time.ParseDuration, which helm's --timeout uses: an optional sign, then one or more
+# number-and-unit pairs ("1h30m", "1.5s", "300ms"); a bare "0" is the only unitless value.
+GO_UNITS_NS = {"ns": 1, "us": 1000, "\u00b5s": 1000, "\u03bcs": 1000, "ms": 10 ** 6, "s": 10 ** 9,
+               "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9}
+GO_PART = re.compile("([0-9]+\\.?[0-9]*|\\.[0-9]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+GO_MAX_NS = 2 ** 63 - 1
+WHOLE_NUMBER = re.compile(r"^\s*[-+]?[0-9]+\s*$")
+
+KINDS = {
+    "seconds": ("a whole number of seconds above 0", 600),
+    "duration": ("a helm duration above 0: a number with a unit (h, m, s, ms), such as 10m, 90s or 1h30m", "10m"),
+    "count": ("a whole number, 0 or more", 10),
+}
+
+
+def go_duration_ns(text):
+    """The nanoseconds of a Go duration string, or None when Go's time.ParseDuration would refuse it."""
+    if not isinstance(text, str):
+        return None
+    body = text[1:] if text[:1] in ("-", "+") else text
+    if body == "0":
+        return 0
+    if not body:
+        return None
+    total, position = Fraction(0), 0
+    for match in GO_PART.finditer(body):
+        if match.start() != position:
+            return None
+        total += Fraction(match.group(1)) * GO_UNITS_NS[match.group(2)]
+        position = match.end()
+    if position != len(body) or position == 0:
+        return None
+    nanoseconds = int(total)  # Go drops what is below a nanosecond
+    if nanoseconds > GO_MAX_NS:
+        return None
+    return -nanoseconds if text.startswith("-") else nanoseconds
+
+
+def whole_number(value):
+    """The value as an int when it is a whole number (an int, an integral float, a string of digits), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and WHOLE_NUMBER.match(value):
+        return int(value)
+    return None
+
+
+def in_bounds(value, kind):
+    """Whether ``value`` is within the bounds of ``kind`` (seconds, duration or count)."""
+    if kind == "duration":
+        nanoseconds = go_duration_ns(value)
+        return nanoseconds is not None and nanoseconds > 0
+    number = whole_number(value)
+    if number is None:
+        return False
+    return number > 0 if kind == "seconds" else number >= 0
+
+
+def shown(value):
+    """The value as the user typed it: plain when it is one word, quoted when empty or spaced."""
+    if value is None:
+        return "empty (null)"
+    text = to_text(value) if isinstance(value, (str, int, float)) else to_text(json.dumps(value))
+    if not text.strip() or text != text.strip() or " " in text:
+        return json.dumps(text)
+    return text
+
+
+def out_of_bounds(options, kind, example=None):
+    """One message per option of ``options`` ({variable: value}) whose value is out of the bounds of ``kind``."""
+    if kind not in KINDS:
+        raise AnsibleFilterError("out_of_bounds: kind {0!r} must be one of {1}".format(kind, ", ".join(sorted(KINDS))))
+    if not isinstance(options, dict):
+        raise AnsibleFilterError("out_of_bounds takes a mapping of variable names to values, got {0}".format(
+            type(options).__name__))
+    bound, default_example = KINDS[kind]
+    problems = []
+    for name, value in options.items():
+        if in_bounds(value, kind):
+            continue
+        fix = default_example if example is None else example
+        hint = ""
+        if kind == "duration":
+            number = whole_number(value)
+            if number is not None and number > 0:
+                hint, fix = ", which has no unit (helm refuses it)", "{0}s".format(number)
+        problems.append("{0} is {1}{2}; it must be {3}. Set it with -e {0}={4}.".format(
+            name, shown(value), hint, bound, fix))
+    return problems
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"out_of_bounds": out_of_bounds}
