@@ -3,6 +3,8 @@
 #   1. yamllint .          (config: .yamllint)
 #   2. ansible-lint        (config: .ansible-lint)
 #   3. scripts/sanity.sh   (ansible-test sanity)
+#   3b. go vet and go test of the local cluster's CSI driver, the csi-test sanity suite
+#       included (tools/local_cluster/csi_hostpath)
 #   4. pytest tests tools  (one session; a run that collects no tests is a FAILURE;
 #                           tests/integration starts the local control plane, building it
 #                           on first use; tools/local_cluster/tests need no cluster)
@@ -58,6 +60,11 @@ if [[ "$mode" == lint ]]; then
 fi
 
 run_step sanity bash scripts/sanity.sh
+
+# -count=1: no cached result (ginkgo refuses other counts). The summary line gives the
+# csi-test figures: "Ran N of M Specs ... P Passed | F Failed | ... | S Skipped".
+run_step csi-driver bash -c 'cd tools/local_cluster/csi_hostpath && go vet ./... && go test -count=1 -v ./... 2>&1 \
+    | grep -E "^(--- |ok|FAIL|PASS)|Ran [0-9]+ of|Passed" ; exit "${PIPESTATUS[0]}"'
 
 banner "pytest: python -m pytest tests tools -ra"
 rc=0
