@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from tools.local_cluster import build
+from tools.local_cluster import build, csi
 from tools.local_cluster.cluster import LocalCluster
 from tools.local_cluster.processes import is_alive, port_in_use
 
@@ -47,3 +47,22 @@ def namespace(local_cluster, request) -> str:
     eventually(lambda: core.read_namespaced_service_account("default", name), what="default ServiceAccount")
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture
+def fault_class(local_cluster, namespace):
+    """Make a VolumeSnapshotClass with the CSI driver's fault parameters (csi.fault_class:
+    error, code, delay_seconds); each is deleted after the test."""
+    custom = client.CustomObjectsApi(local_cluster.api)
+    made = []
+
+    def make(**faults) -> str:
+        name = f"{namespace}-{len(made)}"
+        custom.create_cluster_custom_object("snapshot.storage.k8s.io", "v1", "volumesnapshotclasses",
+                                            csi.fault_class(name, **faults))
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        custom.delete_cluster_custom_object("snapshot.storage.k8s.io", "v1", "volumesnapshotclasses", name)

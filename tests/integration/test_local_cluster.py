@@ -1,13 +1,18 @@
-"""The local control plane does what the deploy and backup code relies on."""
+"""The local control plane does what the deploy and backup code relies on.
+
+Claims and snapshots here are the real CSI machinery of the real node (tools/local_cluster/csi.py):
+csi-provisioner, snapshot-controller and csi-snapshotter in front of the host-path driver.
+The kwok-only cluster's simulated storage has its tests in test_kwok_storage.py."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from kubernetes import client
 
 from .kube import deleted, eventually
-from tools.local_cluster import build, node
-from tools.local_cluster.snapshots import FAILURE_ANNOTATION
+from tools.local_cluster import build, csi_build, node
 
 SNAPSHOTS = ("snapshot.storage.k8s.io", "v1")
 
@@ -68,6 +73,10 @@ def test_claim_binds_through_the_real_binder(local_cluster, namespace):
     claim = create_claim(local_cluster, namespace, "data", "5Gi")
     assert claim.spec.storage_class_name == "standard"  # filled in by the DefaultStorageClass admission plugin
     volume = client.CoreV1Api(local_cluster.api).read_persistent_volume(claim.spec.volume_name)
+    # csi-provisioner made it: a directory of the host-path driver on the real node.
+    assert volume.spec.csi.driver == csi_build.DRIVER_NAME
+    assert volume.metadata.annotations["pv.kubernetes.io/provisioned-by"] == csi_build.DRIVER_NAME
+    assert (local_cluster.control_plane.layout.root / "node" / "csi-volumes" / volume.spec.csi.volume_handle).is_dir()
     assert volume.status.phase == "Bound"
     assert volume.spec.claim_ref.uid == claim.metadata.uid
     assert volume.spec.capacity["storage"] == "5Gi"
@@ -75,10 +84,11 @@ def test_claim_binds_through_the_real_binder(local_cluster, namespace):
     assert claim.metadata.annotations["pv.kubernetes.io/bind-completed"] == "yes"
 
 
-def create_snapshot(cluster, namespace: str, name: str, claim: str, annotations: dict | None = None):
-    body = {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-            "metadata": {"name": name, "annotations": annotations or {}},
+def create_snapshot(cluster, namespace: str, name: str, claim: str, snapshot_class: str | None = None):
+    body = {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "metadata": {"name": name},
             "spec": {"source": {"persistentVolumeClaimName": claim}}}
+    if snapshot_class:
+        body["spec"]["volumeSnapshotClassName"] = snapshot_class
     client.CustomObjectsApi(cluster.api).create_namespaced_custom_object(*SNAPSHOTS, namespace, "volumesnapshots", body)
 
 
@@ -99,6 +109,10 @@ def test_volume_snapshot_becomes_ready_bound_to_its_content(local_cluster, names
     assert content["spec"]["volumeSnapshotRef"]["uid"] == snapshot["metadata"]["uid"]
     assert content["spec"]["volumeSnapshotRef"]["name"] == "models-snap"
     assert content["status"]["readyToUse"] is True
+    # csi-snapshotter asked the driver: the snapshot is an archive in the store, apart from the volumes.
+    handle = content["status"]["snapshotHandle"]
+    assert content["spec"]["driver"] == csi_build.DRIVER_NAME
+    assert (local_cluster.control_plane.layout.snapshot_store / f"{handle}.tar").is_file()
 
     # A claim restored from the snapshot binds too.
     restored = create_claim(local_cluster, namespace, "models-restored", "3Gi", data_source={
@@ -106,14 +120,20 @@ def test_volume_snapshot_becomes_ready_bound_to_its_content(local_cluster, names
     assert restored.spec.data_source.name == "models-snap"
 
 
-def test_snapshot_failure_can_be_injected(local_cluster, namespace):
+def test_snapshot_failure_and_delay_can_be_injected_in_the_driver(local_cluster, namespace, fault_class):
     create_claim(local_cluster, namespace, "cache")
-    create_snapshot(local_cluster, namespace, "broken", "cache",
-                    annotations={FAILURE_ANNOTATION: "rpc error: code = Internal desc = disk on fire"})
+    create_snapshot(local_cluster, namespace, "broken", "cache", fault_class(error="disk on fire", code="Unavailable"))
     status = eventually(lambda: get_snapshot(local_cluster, namespace, "broken").get("status", {}).get("error"),
                         what="snapshot error")
-    assert status["message"] == "rpc error: code = Internal desc = disk on fire"
+    # The driver's gRPC error, as csi-snapshotter and snapshot-controller pass it on.
+    assert "rpc error: code = Unavailable desc = disk on fire" in status["message"], status
     assert get_snapshot(local_cluster, namespace, "broken")["status"]["readyToUse"] is False
+
+    create_snapshot(local_cluster, namespace, "slow", "cache", fault_class(delay_seconds=6))
+    started = time.monotonic()
+    eventually(lambda: get_snapshot(local_cluster, namespace, "slow").get("status", {}).get("readyToUse"),
+               what="slow snapshot readyToUse")
+    assert time.monotonic() - started >= 5
 
 
 def test_load_balancer_service_gets_an_ingress_address(local_cluster, namespace):
@@ -178,12 +198,23 @@ def test_deleting_a_claim_deletes_its_volume_and_a_snapshot_its_content(local_cl
     content = eventually(lambda: get_snapshot(local_cluster, namespace, "scratch-snap").get("status", {}).get(
         "boundVolumeSnapshotContentName"), what="snapshot bound")
 
+    handle = custom.get_cluster_custom_object(*SNAPSHOTS, "volumesnapshotcontents", content)["status"]["snapshotHandle"]
+    archive = local_cluster.control_plane.layout.snapshot_store / f"{handle}.tar"
+    assert archive.is_file()
+
     custom.delete_namespaced_custom_object(*SNAPSHOTS, namespace, "volumesnapshots", "scratch-snap")
     eventually(deleted(custom.get_cluster_custom_object, *SNAPSHOTS, "volumesnapshotcontents", content),
                what="VolumeSnapshotContent deleted with its snapshot")
+    assert not archive.exists()  # DeleteSnapshot reached the driver
 
+    folder = local_cluster.control_plane.layout.root / "node" / "csi-volumes" / claim_handle(local_cluster, claim)
     core.delete_namespaced_persistent_volume_claim("scratch", namespace)
     eventually(deleted(core.read_persistent_volume, claim.spec.volume_name), what="released volume deleted")
+    assert not folder.exists()  # DeleteVolume reached the driver
+
+
+def claim_handle(cluster, claim) -> str:
+    return client.CoreV1Api(cluster.api).read_persistent_volume(claim.spec.volume_name).spec.csi.volume_handle
 
 
 def test_helm_hook_pods_run_to_completion(local_cluster, namespace):

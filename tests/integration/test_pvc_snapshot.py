@@ -1,5 +1,7 @@
-"""inferno.ops.pvc_snapshot against the local cluster's simulated CSI snapshots, run through
-the real ansible-playbook: all claims at once, re-runs, fail-fast errors, deletion, retention."""
+"""inferno.ops.pvc_snapshot and the backup and restore playbooks against the local cluster's real
+snapshot machinery (snapshot-controller, csi-snapshotter and the host-path CSI driver), run
+through the real ansible-playbook: all claims at once, re-runs, fail-fast errors, deletion,
+retention. The bytes themselves are followed in test_volume_data.py."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from .kube import eventually
 from .playbooks import KNOWN_SECRET, ON_SIMULATED_NODES, ansible_playbook, helm, history, module_task
 
 GROUP, VERSION = "snapshot.storage.k8s.io", "v1"
-QUOTA_ERROR = "rpc error: code = ResourceExhausted desc = snapshot count reaches the configured maximum (100)"
+QUOTA_MESSAGE = "snapshot count reaches the configured maximum (100)"
+QUOTA_ERROR = f"rpc error: code = ResourceExhausted desc = {QUOTA_MESSAGE}"
 
 
 @pytest.fixture
@@ -65,13 +68,13 @@ def test_backup_takes_every_claim_at_once_and_a_rerun_changes_nothing(local_clus
     assert set(snapshots(local_cluster, release)) == set(live)
 
 
-def test_an_injected_snapshot_failure_fails_fast_and_deletes_nothing(local_cluster, release, tmp_path):
+def test_an_injected_snapshot_failure_fails_fast_and_deletes_nothing(local_cluster, release, tmp_path, fault_class):
     snapshot_task(local_cluster, release, tmp_path, backup_id="good")
     before = set(snapshots(local_cluster, release))
     revisions = history(local_cluster, release)
     started = time.monotonic()
     result = snapshot_task(local_cluster, release, tmp_path, backup_id="quota",
-                           annotations={"inferno.ops/simulate-snapshot-error": QUOTA_ERROR})
+                           snapshot_class=fault_class(error=QUOTA_MESSAGE, code="ResourceExhausted"))
     assert time.monotonic() - started < 60  # wait_timeout is 120 s: it did not sit it out
     assert result["failed"] is True
     assert QUOTA_ERROR in result["msg"]
@@ -80,13 +83,13 @@ def test_an_injected_snapshot_failure_fails_fast_and_deletes_nothing(local_clust
     assert history(local_cluster, release) == revisions
 
 
-def test_absent_and_retention_delete_only_what_they_should(local_cluster, release, tmp_path):
+def test_absent_and_retention_delete_only_what_they_should(local_cluster, release, tmp_path, fault_class):
     for backup_id in ("r1", "r2", "r3", "r4"):
         snapshot_task(local_cluster, release, tmp_path, backup_id=backup_id)
         time.sleep(1.1)  # creation timestamps have a resolution of one second
     # The newest set never becomes ready.
     broken = snapshot_task(local_cluster, release, tmp_path, backup_id="r5", wait=False,
-                           annotations={"inferno.ops/simulate-snapshot-error": "transient backend error"})
+                           snapshot_class=fault_class(error="transient backend error"))
     assert broken["changed"] is True
     # A snapshot that is not ours, and a pinned set.
     custom = client.CustomObjectsApi(local_cluster.api)
@@ -147,7 +150,7 @@ def test_backup_playbook_exports_and_snapshots_under_one_id(local_cluster, relea
 
 
 def test_killing_the_apiserver_during_a_backup_fails_clearly_and_a_rerun_completes_it(local_cluster, release, tmp_path):
-    """The snapshot simulator is paused (a slow CSI driver), so backup.yml is waiting on its
+    """csi-snapshotter is paused (a stalled CSI sidecar), so backup.yml is waiting on its
     snapshots when the API server is killed. The run must fail naming the backup id and
     how to finish; once the server is back, the same id completes with the same snapshots."""
     common = ["-i", "inventories/dev", *ON_SIMULATED_NODES, "-e", f"inferno_namespace={release}",
@@ -155,7 +158,7 @@ def test_killing_the_apiserver_during_a_backup_fails_clearly_and_a_rerun_complet
               "-e", "inferno_backup_id=outage"]
     names = sorted(f"{pvc}-outage" for pvc in ("inferno-cache-pvc", "inferno-models-pvc", "inferno-queue-pvc"))
     control_plane = local_cluster.control_plane
-    control_plane.pause("snapshot-simulator")
+    control_plane.pause("csi-snapshotter")
     try:
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(ansible_playbook, "playbooks/backup.yml", *common, kubeconfig=local_cluster.kubeconfig)
@@ -166,7 +169,7 @@ def test_killing_the_apiserver_during_a_backup_fails_clearly_and_a_rerun_complet
             interrupted = running.result(timeout=300)
     finally:
         control_plane.revive("kube-apiserver")
-        control_plane.resume("snapshot-simulator")
+        control_plane.resume("csi-snapshotter")
 
     assert interrupted.returncode != 0, interrupted.output
     message = " ".join(interrupted.output.split())

@@ -23,7 +23,7 @@ import pytest
 from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
-from tools.local_cluster import build, node
+from tools.local_cluster import build, csi_build, node
 from tools.local_cluster.cluster import LocalCluster
 from tools.local_cluster.processes import ClusterError
 
@@ -140,13 +140,13 @@ def test_inferno_writes_its_own_files_to_the_volume_behind_the_claim(local_clust
     core = client.CoreV1Api(local_cluster.api)
     claim = core.read_namespaced_persistent_volume_claim("inferno-queue-pvc", dev_release.namespace)
     volume = core.read_persistent_volume(claim.spec.volume_name)
-    folder = Path(volume.spec.local.path)
-    assert str(folder).startswith(str(local_cluster.control_plane.layout.root))
+    assert volume.spec.csi.driver == csi_build.DRIVER_NAME  # the real CSI driver's volume: a directory
+    folder = local_cluster.control_plane.layout.root / "node" / "csi-volumes" / volume.spec.csi.volume_handle
     # The claim is mounted at ~/.inferno: Inferno makes its logs, download and backup folders there.
     made = eventually(lambda: {p.name for p in folder.iterdir()} >= {"logs", "downloads", "backups"} and
                       sorted(p.name for p in folder.iterdir()), what=f"Inferno's folders in {folder}")
     assert all((folder / name).stat().st_uid == 1000 for name in ("logs", "downloads", "backups")), made
-    # fsGroup 1000 was applied by the kubelet to the local volume.
+    # fsGroup 1000 was applied by the kubelet (the CSIDriver's fsGroupPolicy is File).
     assert folder.stat().st_gid == 1000
 
 

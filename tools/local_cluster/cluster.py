@@ -1,9 +1,11 @@
 """The local control plane: real etcd, kube-apiserver, kube-controller-manager and
 kube-scheduler processes on 127.0.0.1, with kwok simulating three nodes and their pods,
-and one real node (node.py) whose pods run in containers.
+and one real node (node.py) whose pods run in containers. With the real node, storage and
+snapshots are a real CSI driver and the Kubernetes snapshot machinery (csi.py); without it,
+kwok's stages and snapshots.py simulate them.
 
 Everything lives under one folder (default ~/.cache/inferno-ops/cluster/run):
-pki/, the kubeconfigs, etcd data, node/, logs/ and state.json. `up` starts from a clean
+pki/, the kubeconfigs, etcd data, node/, snapshot-store/, logs/ and state.json. `up` starts from a clean
 data directory; `down` stops every process, removes what the real node made on the
 host and deletes the data, but keeps logs/.
 """
@@ -23,18 +25,21 @@ from pathlib import Path
 
 import yaml
 
-from . import build, images, inferno_binary, node_addons, pki
-from .node import NODE_NAME, RealNode, check_host_free, host_address, record_owner_pids
+from . import build, csi, csi_build, images, inferno_binary, node_addons, pki
+from .node import NODE_NAME, RUN_DIR, RealNode, check_host_free, host_address, record_owner_pids
 from .node import check_prerequisites as check_node_prerequisites
 from .processes import (ClusterError, Component, free_ports, http_ok, is_alive, load, port_in_use, save, signal_group, start,
                         stop, wait_until, wait_until_gone)
-from .snapshots import DRIVER as CSI_DRIVER
+from .snapshots import DRIVER as SIMULATED_DRIVER
 
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"  # the first address of SERVICE_CIDR: the `kubernetes` Service
 POD_CIDR = "10.244.0.0/16"
-STORAGE_CLASS = "standard"
-SNAPSHOT_CLASS = "standard-snapshot"
+STORAGE_CLASS = csi.STORAGE_CLASS
+SNAPSHOT_CLASS = csi.SNAPSHOT_CLASS
+# With the real node, claims of STORAGE_CLASS are the real CSI driver's; these kwok stages
+# (provisioning for the simulated driver) then stay out.
+SIMULATED_STORAGE_STAGES = ("provision-claims.yaml", "delete-released-volumes.yaml")
 NODES = (("kwok-node-0", "zone-a"), ("kwok-node-1", "zone-b"), ("kwok-node-2", "zone-c"))
 STAGES_DIR = Path(__file__).resolve().parent / "stages"
 START_TIMEOUT = 60.0
@@ -53,6 +58,8 @@ class Layout:  # pylint: disable=too-few-public-methods  # a record of paths
         self.state = root / "state.json"
         self.kubeconfig = root / "admin.kubeconfig"  # written by pki.create
         self.lock = root / ".lock"
+        # The CSI driver's snapshot archives, apart from the node's volumes (csi.py).
+        self.snapshot_store = root / "snapshot-store"
 
 
 def default_root() -> Path:
@@ -101,17 +108,21 @@ def check_prerequisites(real_node: bool) -> None:
                 raise ClusterError(str(error)) from error
 
 
-def build_everything(real_node: bool) -> tuple[build.Paths, dict[str, Path]]:
-    """The control plane binaries and, for the real node, its images; cold builds run side by side."""
+def build_everything(real_node: bool) -> tuple[build.Paths, csi_build.CsiPaths | None, dict[str, Path]]:
+    """The control plane binaries and, for the real node, the CSI machinery and the images;
+    the Go builds and the image build run side by side."""
+    def go_builds() -> tuple[build.Paths, csi_build.CsiPaths | None]:
+        return build.ensure_built(), (csi_build.ensure_built() if real_node else None)
+
     with ThreadPoolExecutor(2) as pool:
-        go_build = pool.submit(build.ensure_built)
+        go_build = pool.submit(go_builds)
         image_build = pool.submit(images.ensure_images) if real_node else None
         try:
-            paths = go_build.result()
+            paths, csi_paths = go_build.result()
             archives = image_build.result() if image_build else {}
         except (build.BuildError, images.ImageError) as error:
             raise ClusterError(str(error)) from error
-    return paths, archives
+    return paths, csi_paths, archives
 
 
 class LocalCluster:
@@ -154,17 +165,20 @@ class LocalCluster:
         check_prerequisites(self.real_node)
         if self.real_node:
             check_host_free(self.layout.root)
+            problem = self._csi_layout().socket_problem()
+            if problem:
+                raise ClusterError(problem)
         with exclusive(self.layout):
             if self.running():
                 return self.status()
             self._stop_recorded()
-            paths, archives = build_everything(self.real_node)
+            paths, csi_paths, archives = build_everything(self.real_node)
             started = time.monotonic()
             self._fresh_folders()
             self._api_client = None
             components: list[Component] = []
             try:
-                self._start_all(paths, archives, components)
+                self._start_all(paths, csi_paths, archives, components)
             except BaseException:
                 self._stop(components, paths)
                 self.layout.state.unlink(missing_ok=True)
@@ -175,7 +189,7 @@ class LocalCluster:
 
     def _fresh_folders(self) -> None:
         layout = self.layout
-        for folder in (layout.pki, layout.etcd_data):
+        for folder in (layout.pki, layout.etcd_data, layout.snapshot_store):
             shutil.rmtree(folder, ignore_errors=True)
         if layout.logs.is_dir():
             previous = layout.root / "logs.previous"
@@ -185,7 +199,8 @@ class LocalCluster:
             folder.mkdir(parents=True)
         layout.etcd_data.chmod(0o700)
 
-    def _start_all(self, paths: build.Paths, archives: dict[str, Path], components: list[Component]) -> None:
+    def _start_all(self, paths: build.Paths, csi_paths: csi_build.CsiPaths | None, archives: dict[str, Path],
+                   components: list[Component]) -> None:
         from kubernetes import client
 
         layout = self.layout
@@ -278,21 +293,31 @@ class LocalCluster:
             wait_until(component, lambda c=component: http_ok(f"https://127.0.0.1:{c.port}/healthz", insecure),
                        START_TIMEOUT, "becoming healthy")
 
-        self._install_addons(paths)
+        self._install_addons(paths, csi.objects() if node else simulated_storage_objects())
+        if node:
+            csi_layout = self._csi_layout()
+            driver = remember(csi.start_driver(csi_paths, csi_layout, NODE_NAME, layout.logs))
+            csi.start_sidecars(csi_paths, csi_layout, certs.kubeconfigs, layout.logs, remember)
+        stages = [stage for stage in sorted(STAGES_DIR.glob("*.yaml"))
+                  if not (node and stage.name in SIMULATED_STORAGE_STAGES)]
         kwok = remember(start("kwok", [
             str(paths.kwok), f"--kubeconfig={certs.kubeconfigs['kwok']}",
             # Only the nodes created with this annotation: the real node's pods are real.
             "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--cidr={POD_CIDR}", "--node-ip=10.244.255.254", "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{kwok_port}",
-            *[f"--config={stage}" for stage in (*paths.default_stages, *sorted(STAGES_DIR.glob("*.yaml")))],
+            *[f"--config={stage}" for stage in (*paths.default_stages, *stages)],
         ], layout.logs, kwok_port))
-        snapshots = remember(start("snapshot-simulator", [
-            sys.executable, "-m", "tools.local_cluster", "simulate-snapshots", f"--kubeconfig={layout.kubeconfig}",
-        ], layout.logs, env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])}))
+        if not node:  # the real node has the real snapshot machinery (csi.py)
+            remember(start("snapshot-simulator", [
+                sys.executable, "-m", "tools.local_cluster", "simulate-snapshots", f"--kubeconfig={layout.kubeconfig}",
+            ], layout.logs, env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])}))
         if node:
             node_addons.start(self._api(), node.layout, paths, certs, node_ip, metrics_port, layout.logs, remember)
             node.wait_ready(kubelet, client.CoreV1Api(self._api()).read_node)
+            storage = client.StorageV1Api(self._api())
+            wait_until(driver, lambda: csi.check_registered(storage.read_csi_node, NODE_NAME), START_TIMEOUT,
+                       "registering with the kubelet")
             proxy = remember(node.start_kube_proxy(paths, certs.kubeconfigs["kube-proxy"], node_ip,
                                                    (proxy_healthz, proxy_metrics)))
             wait_until(proxy, lambda: http_ok(f"http://127.0.0.1:{proxy_healthz}/healthz"), START_TIMEOUT,
@@ -303,8 +328,13 @@ class LocalCluster:
         if node:
             wait_until(components[-1], self._metrics_api_available, START_TIMEOUT,
                        "serving metrics.k8s.io through the aggregation layer")
-        if not is_alive(snapshots.pid):
-            raise ClusterError(f"the snapshot simulator exited; see {snapshots.log}")
+        for component in components:
+            if not is_alive(component.pid):
+                raise ClusterError(f"{component.name} exited; see {component.log}")
+
+    def _csi_layout(self) -> csi.CsiLayout:
+        node_layout = RealNode(self.layout.root, self.layout.logs).layout
+        return csi.CsiLayout(self.layout.root, node_layout.root, node_layout.kubelet_root, RUN_DIR)
 
     # -- cluster objects -----------------------------------------------------------------
     def _api(self):
@@ -315,7 +345,7 @@ class LocalCluster:
             self._api_client = config.new_client_from_config(config_file=str(self.layout.kubeconfig))
         return self._api_client
 
-    def _install_addons(self, paths: build.Paths) -> None:
+    def _install_addons(self, paths: build.Paths, storage_objects: list[dict]) -> None:
         """CRDs, the default StorageClass and VolumeSnapshotClass, and the fake nodes."""
         from kubernetes import client, utils
 
@@ -331,22 +361,12 @@ class LocalCluster:
                 if time.monotonic() > deadline:
                     raise ClusterError(f"CRD {name} was not Established within {START_TIMEOUT:.0f}s")
                 time.sleep(0.2)
-        storage_class = {
-            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": STORAGE_CLASS,
-                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-            "provisioner": CSI_DRIVER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
-            "allowVolumeExpansion": True,
-        }
-        utils.create_from_dict(api, storage_class)
-        snapshot_class = {
-            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
-            "metadata": {"name": SNAPSHOT_CLASS,
-                         "annotations": {"snapshot.storage.kubernetes.io/is-default-class": "true"}},
-            "driver": CSI_DRIVER, "deletionPolicy": "Delete",
-        }
-        client.CustomObjectsApi(api).create_cluster_custom_object("snapshot.storage.k8s.io", "v1",
-                                                                  "volumesnapshotclasses", snapshot_class)
+        for item in storage_objects:
+            if item["kind"] == "VolumeSnapshotClass":
+                client.CustomObjectsApi(api).create_cluster_custom_object("snapshot.storage.k8s.io", "v1",
+                                                                          "volumesnapshotclasses", item)
+            else:
+                utils.create_from_dict(api, item)
         core = client.CoreV1Api(api)
         for name, zone in NODES:
             core.create_node({
@@ -424,6 +444,7 @@ class LocalCluster:
             stopped, removed = self._stop_recorded()
             shutil.rmtree(self.layout.etcd_data, ignore_errors=True)
             shutil.rmtree(self.layout.pki, ignore_errors=True)
+            shutil.rmtree(self.layout.snapshot_store, ignore_errors=True)
             for leftover in self.layout.root.glob("*.kubeconfig"):
                 leftover.unlink()
         return {"stopped": stopped, "removed_from_host": removed, "logs": str(self.layout.logs)}
@@ -453,3 +474,18 @@ class LocalCluster:
                                ", ".join(f"{c.name}:{c.port}" for c in busy))
         self.layout.state.unlink(missing_ok=True)
         return [c.name for c in components], removed
+
+
+def simulated_storage_objects() -> list[dict]:
+    """Without the real node: the default StorageClass and VolumeSnapshotClass of the simulated
+    driver, whose claims kwok's stages provision and whose snapshots snapshots.py makes ready."""
+    return [
+        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+         "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+         "provisioner": SIMULATED_DRIVER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
+         "allowVolumeExpansion": True},
+        {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+         "metadata": {"name": SNAPSHOT_CLASS,
+                      "annotations": {"snapshot.storage.kubernetes.io/is-default-class": "true"}},
+         "driver": SIMULATED_DRIVER, "deletionPolicy": "Delete"},
+    ]

@@ -419,7 +419,7 @@ class RealNode:
         self.layout.crictl_config.unlink(missing_ok=True)
         if OWNER_RECORD.is_file() and json.loads(OWNER_RECORD.read_text()).get("root") == str(self.cluster_root):
             OWNER_RECORD.unlink()
-        for leftover in RUN_DIR.glob("containerd.sock*"):  # the socket and its ttrpc twin
+        for leftover in (*RUN_DIR.glob("containerd.sock*"), *RUN_DIR.glob("csi-*.sock")):  # and containerd's ttrpc twin
             leftover.unlink()
         if RUN_DIR.is_dir() and not any(RUN_DIR.iterdir()):
             RUN_DIR.rmdir()

@@ -40,6 +40,9 @@ KUBE_PROXY = Identity("kube-proxy", "system:kube-proxy")
 # Add-ons run as processes on the host, with a certificate instead of a ServiceAccount token.
 METRICS_SERVER = Identity("metrics-server", "system:metrics-server", ("system:masters",))
 LOCAL_PATH_PROVISIONER = Identity("local-path-provisioner", "system:local-path-provisioner", ("system:masters",))
+SNAPSHOT_CONTROLLER = Identity("snapshot-controller", "system:snapshot-controller", ("system:masters",))
+# csi-provisioner and csi-snapshotter, which in a cloud cluster share the driver's ServiceAccount.
+CSI_SIDECARS = Identity("csi-sidecars", "system:csi-hostpath-sidecars", ("system:masters",))
 # The name the apiserver's --requestheader-allowed-names accepts from the aggregation proxy.
 FRONT_PROXY_CLIENT = "front-proxy-client"
 
@@ -165,7 +168,8 @@ def create(folder: Path, server: str, service_ip: str, node: tuple[str, str] | N
                                                              serialization.PublicFormat.SubjectPublicKeyInfo))
     identities = [ADMIN, CONTROLLER_MANAGER, SCHEDULER, KWOK]
     if node:
-        identities += [node_identity(node[0]), KUBE_PROXY, METRICS_SERVER, LOCAL_PATH_PROVISIONER]
+        identities += [node_identity(node[0]), KUBE_PROXY, METRICS_SERVER, LOCAL_PATH_PROVISIONER, SNAPSHOT_CONTROLLER,
+                       CSI_SIDECARS]
     kubeconfigs = {}
     for identity in identities:
         cert, key = authority.issue(identity.file_stem, _name(identity.user, identity.groups),
