@@ -61,10 +61,18 @@ fi
 
 run_step sanity bash scripts/sanity.sh
 
-# -count=1: no cached result (ginkgo refuses other counts). The summary line gives the
-# csi-test figures: "Ran N of M Specs ... P Passed | F Failed | ... | S Skipped".
-run_step csi-driver bash -c 'cd tools/local_cluster/csi_hostpath && go vet ./... && go test -count=1 -v ./... 2>&1 \
-    | grep -E "^(--- |ok|FAIL|PASS)|Ran [0-9]+ of|Passed" ; exit "${PIPESTATUS[0]}"'
+# The local cluster's CSI driver: go vet, its own tests and the csi-test sanity suite. -count=1:
+# no cached result (ginkgo refuses other counts). The lines kept give each test's result and
+# csi-test's figures: "Ran N of M Specs ... P Passed | F Failed | ... | S Skipped".
+csi_driver_tests() {
+    (
+        cd tools/local_cluster/csi_hostpath || exit 1
+        go vet ./... || exit 1
+        go test -count=1 -v ./... 2>&1 | grep -E "^(--- |ok|FAIL|PASS)|Ran [0-9]+ of|Passed"
+        exit "${PIPESTATUS[0]}"
+    )
+}
+run_step csi-driver csi_driver_tests
 
 banner "pytest: python -m pytest tests tools -ra"
 rc=0

@@ -297,7 +297,7 @@ class LocalCluster:
         if node:
             csi_layout = self._csi_layout()
             driver = remember(csi.start_driver(csi_paths, csi_layout, NODE_NAME, layout.logs))
-            csi.start_sidecars(csi_paths, csi_layout, certs.kubeconfigs, layout.logs, remember)
+            sidecars = csi.start_sidecars(csi_paths, csi_layout, certs.kubeconfigs, layout.logs, remember)
         stages = [stage for stage in sorted(STAGES_DIR.glob("*.yaml"))
                   if not (node and stage.name in SIMULATED_STORAGE_STAGES)]
         kwok = remember(start("kwok", [
@@ -318,6 +318,7 @@ class LocalCluster:
             storage = client.StorageV1Api(self._api())
             wait_until(driver, lambda: csi.check_registered(storage.read_csi_node, NODE_NAME), START_TIMEOUT,
                        "registering with the kubelet")
+            csi.probe(self._api(), sidecars)
             proxy = remember(node.start_kube_proxy(paths, certs.kubeconfigs["kube-proxy"], node_ip,
                                                    (proxy_healthz, proxy_metrics)))
             wait_until(proxy, lambda: http_ok(f"http://127.0.0.1:{proxy_healthz}/healthz"), START_TIMEOUT,

@@ -38,8 +38,9 @@ CSI_TIMEOUT = "5m"
 # Failed operations are retried with a doubling interval up to this (the default is 5 min).
 RETRY_INTERVAL_MAX = "30s"
 # The default client limits (5 QPS) make 50 claims take tens of seconds of throttling.
-API_LIMITS = ("--kube-api-qps=50", "--kube-api-burst=100")
+API_LIMITS = ("--kube-api-qps=300", "--kube-api-burst=600")
 START_TIMEOUT = 60.0
+PROBE_NAMESPACE, PROBE_NAME = "kube-system", "csi-probe"
 ERROR_PARAMETER = "inferno.ops/inject-error"
 ERROR_CODE_PARAMETER = "inferno.ops/inject-error-code"
 DELAY_PARAMETER = "inferno.ops/delay-seconds"
@@ -113,18 +114,51 @@ def start_driver(paths: CsiPaths, layout: CsiLayout, node_name: str, logs: Path)
 
 
 def start_sidecars(paths: CsiPaths, layout: CsiLayout, kubeconfigs: dict[str, Path], logs: Path,
-                   remember: Callable[[Component], Component]) -> None:
+                   remember: Callable[[Component], Component]) -> dict[str, Component]:
     """snapshot-controller, csi-snapshotter and csi-provisioner; each talks to the API server itself."""
     common = ["--leader-election=false", f"--retry-interval-max={RETRY_INTERVAL_MAX}", *API_LIMITS]
     controller = kubeconfigs[pki.SNAPSHOT_CONTROLLER.file_stem]
     sidecars = kubeconfigs[pki.CSI_SIDECARS.file_stem]
-    remember(start_process("snapshot-controller", [
-        str(paths.snapshot_controller), f"--kubeconfig={controller}", *common], logs))
+    started = {"snapshot-controller": remember(start_process("snapshot-controller", [
+        str(paths.snapshot_controller), f"--kubeconfig={controller}", *common,
+        # Only the v1 snapshot CRDs are installed, not the VolumeGroupSnapshot ones (the driver
+        # has no group snapshots): the controller waits this long for them before it starts
+        # without them (default 30 s).
+        "--retry-crd-interval-max=1s"], logs))}
     for name, binary in (("csi-snapshotter", paths.csi_snapshotter), ("csi-provisioner", paths.csi_provisioner)):
-        remember(start_process(name, [
+        started[name] = remember(start_process(name, [
             str(binary), f"--kubeconfig={sidecars}", f"--csi-address={layout.socket}", f"--timeout={CSI_TIMEOUT}",
             # The driver learns the claim's and the snapshot's names (it logs them).
             "--extra-create-metadata", *common], logs))
+    return started
+
+
+def probe(api_client, sidecars: dict[str, Component]) -> None:
+    """Provision a claim and snapshot it through the whole chain, then delete both, so `up`
+    returns only once a user's first snapshot is served at once (and fails naming the stuck
+    component's log when it is not)."""
+    from kubernetes import client  # pylint: disable=import-outside-toplevel  # only `up` needs the client
+
+    core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
+    core.create_namespaced_persistent_volume_claim(PROBE_NAMESPACE, {
+        "metadata": {"name": PROBE_NAME},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": STORAGE_CLASS,
+                 "resources": {"requests": {"storage": "1Mi"}}}})
+    wait_until(sidecars["csi-provisioner"], lambda: core.read_namespaced_persistent_volume_claim(
+        PROBE_NAME, PROBE_NAMESPACE).status.phase == "Bound", START_TIMEOUT, "provisioning a probe claim")
+    custom.create_namespaced_custom_object("snapshot.storage.k8s.io", "v1", PROBE_NAMESPACE, "volumesnapshots", {
+        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "metadata": {"name": PROBE_NAME},
+        "spec": {"source": {"persistentVolumeClaimName": PROBE_NAME}}})
+
+    def snapshot_ready() -> bool:
+        found = custom.get_namespaced_custom_object("snapshot.storage.k8s.io", "v1", PROBE_NAMESPACE,
+                                                    "volumesnapshots", PROBE_NAME)
+        return bool((found.get("status") or {}).get("readyToUse"))
+
+    wait_until(sidecars["snapshot-controller"], snapshot_ready, START_TIMEOUT, "making a probe snapshot ready")
+    custom.delete_namespaced_custom_object("snapshot.storage.k8s.io", "v1", PROBE_NAMESPACE, "volumesnapshots",
+                                           PROBE_NAME)
+    core.delete_namespaced_persistent_volume_claim(PROBE_NAME, PROBE_NAMESPACE)
 
 
 def check_registered(read_csi_node: Callable[[str], object], node_name: str) -> bool:
