@@ -71,47 +71,18 @@ _value:
 
 import json
 import re
-from fractions import Fraction
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.inferno.ops.plugins.module_utils.durations import DURATION_BOUND, positive_duration
 
-# Go's time.ParseDuration, which helm's --timeout uses: an optional sign, then one or more
-# number-and-unit pairs ("1h30m", "1.5s", "300ms"); a bare "0" is the only unitless value.
-GO_UNITS_NS = {"ns": 1, "us": 1000, "\u00b5s": 1000, "\u03bcs": 1000, "ms": 10 ** 6, "s": 10 ** 9,
-               "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9}
-GO_PART = re.compile("([0-9]+\\.?[0-9]*|\\.[0-9]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
-GO_MAX_NS = 2 ** 63 - 1
 WHOLE_NUMBER = re.compile(r"^\s*[-+]?[0-9]+\s*$")
 
 KINDS = {
     "seconds": ("a whole number of seconds above 0", 600),
-    "duration": ("a helm duration above 0: a number with a unit (h, m, s, ms), such as 10m, 90s or 1h30m", "10m"),
+    "duration": (DURATION_BOUND, "10m"),
     "count": ("a whole number, 0 or more", 10),
 }
-
-
-def go_duration_ns(text):
-    """The nanoseconds of a Go duration string, or None when Go's time.ParseDuration would refuse it."""
-    if not isinstance(text, str):
-        return None
-    body = text[1:] if text[:1] in ("-", "+") else text
-    if body == "0":
-        return 0
-    if not body:
-        return None
-    total, position = Fraction(0), 0
-    for match in GO_PART.finditer(body):
-        if match.start() != position:
-            return None
-        total += Fraction(match.group(1)) * GO_UNITS_NS[match.group(2)]
-        position = match.end()
-    if position != len(body) or position == 0:
-        return None
-    nanoseconds = int(total)  # Go drops what is below a nanosecond
-    if nanoseconds > GO_MAX_NS:
-        return None
-    return -nanoseconds if text.startswith("-") else nanoseconds
 
 
 def whole_number(value):
@@ -130,8 +101,7 @@ def whole_number(value):
 def in_bounds(value, kind):
     """Whether ``value`` is within the bounds of ``kind`` (seconds, duration or count)."""
     if kind == "duration":
-        nanoseconds = go_duration_ns(value)
-        return nanoseconds is not None and nanoseconds > 0
+        return positive_duration(value)
     number = whole_number(value)
     if number is None:
         return False

@@ -36,7 +36,7 @@ options:
     default: true
   wait_timeout:
     description:
-      - How long helm waits, as a helm duration (C(--timeout)).
+      - How long helm waits, as a helm duration (C(--timeout)) above 0, such as C(5m) or C(90s).
     type: str
     default: 5m
 extends_documentation_fragment:
@@ -100,6 +100,7 @@ command:
   elements: str
 """
 
+from ansible_collections.inferno.ops.plugins.module_utils.durations import DURATION_BOUND, positive_duration
 from ansible_collections.inferno.ops.plugins.module_utils.release_state import (
     ReleaseState,
     ReleaseStateError,
@@ -135,11 +136,19 @@ def roll_back(module):
     return dict(changed=True, release=entry_summary(state.latest()), command=command)
 
 
+def option_problem(params):
+    """Out-of-bounds options, refused before helm runs."""
+    if params["revision"] < 1:
+        return "revision must be 1 or more, got {0}.".format(params["revision"])
+    if not positive_duration(params["wait_timeout"]):
+        return "wait_timeout must be {0}, got {1!r}.".format(DURATION_BOUND, params["wait_timeout"])
+    return None
+
+
 def main():
     run_release_module(
         roll_back,
-        check=lambda params: "revision must be 1 or more, got {0}.".format(params["revision"])
-        if params["revision"] < 1 else None,
+        check=option_problem,
         revision=dict(type="int", required=True),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="str", default="5m"),

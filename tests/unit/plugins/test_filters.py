@@ -6,6 +6,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.inferno.ops.plugins.filter import helm_values, out_of_bounds, release_history
+from ansible_collections.inferno.ops.plugins.module_utils import durations
 
 
 def test_set_values_accepts_strings_and_dicts():
@@ -50,7 +51,7 @@ def test_backup_lines_are_no_filter_any_more():
     ("2562047h47m16.854775807s", 2 ** 63 - 1),
 ])
 def test_go_durations_parse_as_helm_parses_them(text, nanoseconds):
-    assert out_of_bounds.go_duration_ns(text) == nanoseconds
+    assert durations.go_duration_ns(text) == nanoseconds
 
 
 @pytest.mark.parametrize("text", [
@@ -58,7 +59,7 @@ def test_go_durations_parse_as_helm_parses_them(text, nanoseconds):
     "2562047h47m16.854775808s", None, 600, ["5m"],
 ])
 def test_go_durations_helm_refuses_are_not_parsed(text):
-    assert out_of_bounds.go_duration_ns(text) is None
+    assert durations.go_duration_ns(text) is None
 
 
 @pytest.mark.parametrize("kind, good, bad", [

@@ -114,3 +114,10 @@ def test_helm_s_failure_is_reported(fail, helm):
 def test_a_revision_below_1_is_refused_without_asking_helm(fail, helm, bad):
     assert fail(revision=bad)["msg"] == "revision must be 1 or more, got {0}.".format(bad)
     assert helm.calls == []
+
+
+@pytest.mark.parametrize("bad", ["0", "0s", "-5m", "300", "5 m", ""])
+def test_a_wait_timeout_not_above_0_is_refused_without_asking_helm(fail, helm, bad):
+    message = fail(revision=2, wait_timeout=bad)["msg"]
+    assert message.startswith("wait_timeout must be a helm duration above 0") and repr(bad) in message
+    assert helm.calls == []
