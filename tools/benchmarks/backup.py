@@ -1,11 +1,21 @@
-"""Benchmark the backup modules on a fresh local cluster (issue 5). Prints figures.
+"""Benchmark backup and restore on a fresh local cluster with the real node (issues 5, 12).
+Prints figures.
 
-    python -m tools.benchmarks.backup [--pvcs 1,10,50] [--configmaps 1000]
+    python -m tools.benchmarks.backup [--pvcs 1,10,50] [--configmaps 1000] [--data-mib 1024]
 
-- Snapshot wall time: inferno.ops.pvc_snapshot over 1, 10 and 50 Bound claims (simulated
-  CSI), as the module measures it (start to last snapshot ready; it polls, every 0.5 s at
-  first), as a watch in this process sees it on the cluster (first snapshot created to last
-  one ready), and as the whole ansible-playbook run takes. Goal: 50 claims <= 2x one claim.
+The snapshots are real: snapshot-controller, csi-snapshotter and the host-path CSI driver
+(tools/local_cluster/csi.py). It needs root and the real node, so it cannot run while
+another local cluster with a real node (a test session) runs.
+
+- Snapshot wall time: inferno.ops.pvc_snapshot over 1, 10 and 50 Bound claims, as the
+  module measures it (start to last snapshot ready; it polls, every 0.5 s at first), as a
+  watch in this process sees it on the cluster (first snapshot created to last one ready),
+  and as the whole ansible-playbook run takes. Goal: 50 claims <= 2x one claim.
+- Data: --data-mib of random files in a release's models claim; backup.yml, then an
+  in-place restore.yml, each beside `cp -a` of the same bytes on the same disk (and
+  `cp -a` followed by `sync`, since the driver syncs its archive). The driver's own copy
+  time comes from its log (each call's `took=`); the rest of the playbook's wall time is
+  orchestration. The restored bytes are checked with SHA-256.
 - Export: inferno.ops.config_export of a release with --configmaps extra ConfigMaps.
   Goal: <= 5 s; the number of Kubernetes list requests is reported.
 """
@@ -13,8 +23,11 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +40,7 @@ from kubernetes import client, config, watch
 from urllib3.exceptions import ProtocolError
 
 from tools.local_cluster.cluster import LocalCluster
+from tools.local_cluster.node import NodeLayout
 from tools.task_playbook import write_task_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,14 +121,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pvcs", default="1,10,50", help="claim counts to snapshot (default 1,10,50)")
     parser.add_argument("--configmaps", type=int, default=1000, help="extra ConfigMaps to export (default 1000)")
+    parser.add_argument("--data-mib", type=int, default=1024, help="claim data to back up and restore (default 1024)")
     args = parser.parse_args()
     counts = [int(value) for value in args.pvcs.split(",")]
 
     env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_CONFIG"}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     root = Path(tempfile.mkdtemp(prefix="inferno-bench-backup-"))
-    cluster = LocalCluster(root / "cluster", real_node=False)  # snapshots need the simulated class
-    figures: dict = {"snapshots": {}, "export": {}}
+    cluster = LocalCluster(root / "cluster", real_node=True)  # the real snapshot machinery
+    figures: dict = {"snapshots": {}, "data": {}, "export": {}}
     try:
         kubeconfig = cluster.up()["kubeconfig"]
         env["KUBECONFIG"] = kubeconfig
@@ -135,6 +150,8 @@ def main() -> int:
             print(f"{count:>3} claim(s): all requested after {result['created_seconds']:.2f} s, all ready after "
                   f"{ready:.1f} s (module), {figures['snapshots'][count]['cluster_seconds']:.2f} s (cluster), "
                   f"playbook {wall:.1f} s", file=sys.stderr)
+
+        figures["data"] = data_round(cluster, core, env, root, args.data_mib)
 
         installed = subprocess_run([str(VENV_BIN / "helm"), "install", "exported", "files/helm/inferno", "-n", namespace,
                                     "-f", "files/helm/inferno/values-dev.yaml"], env)
@@ -166,12 +183,130 @@ def main() -> int:
           " (its 0.5 s poll bounds the one-claim time from below)")
     print(f"{counts[-1]} vs {counts[0]} claims, cluster: {cluster_ratio:.2f}x (goal <= 2x) "
           f"{'PASS' if cluster_ratio <= 2 else 'MISS'}")
+    data = figures["data"]
+    print(f"\n{data['mib']} MiB of claim data ({data['files']} files), seconds:")
+    print(f"{'':>16}  {'playbook':>8}  {'driver copy':>11}  {'orchestration':>13}  {'cp -a':>6}  {'cp -a + sync':>12}")
+    for phase in ("backup", "restore"):
+        row = data[phase]
+        print(f"{phase + (' (in place)' if phase == 'restore' else ''):>16}  {row['playbook_seconds']:8.1f}  "
+              f"{row['driver_seconds']:11.2f}  {row['orchestration_seconds']:13.1f}  {row['cp_seconds']:6.2f}  "
+              f"{row['cp_sync_seconds']:12.2f}")
+    print(f"restored bytes identical (SHA-256): {data['identical']}")
     for attempt, row in figures["export"].items():
         mark = "PASS" if row["module_seconds"] <= 5 else "MISS"
         print(f"export {attempt}: {row['configmaps']} ConfigMaps in {row['module_seconds']:.2f} s (goal <= 5 s) {mark}, "
               f"{row['api_list_calls']} list calls, changed={row['changed']}, playbook {row['playbook_seconds']:.1f} s")
     print(json.dumps({"ratio_50_vs_1": round(ratio, 2), "cluster_ratio_50_vs_1": round(cluster_ratio, 2), **figures}))
     return 0
+
+
+DRIVER_CALL = re.compile(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+) csi: (\w+) .*took=(\S+) ok$")
+GO_UNITS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_seconds(duration: str) -> float:
+    """A Go duration as time.Duration.String() writes it (1m2.5s, 207.556ms, 5µs) in seconds."""
+    return sum(float(number) * GO_UNITS[unit] for number, unit in re.findall(r"([\d.]+)(ns|µs|us|ms|s|m|h)", duration))
+
+
+def driver_busy_seconds(log: Path, method: str, since: datetime.datetime) -> float:
+    """How long the driver spent in `method` calls that ended after `since`: the union of the
+    calls' [end - took, end] spans, so calls that overlap count once."""
+    spans = []
+    for line in log.read_text(errors="replace").splitlines():
+        match = DRIVER_CALL.match(line)
+        if not match or match.group(2) != method:
+            continue
+        end = datetime.datetime.strptime(match.group(1), "%Y/%m/%d %H:%M:%S.%f")
+        if end >= since:
+            took = go_seconds(match.group(3))
+            spans.append((end - datetime.timedelta(seconds=took), end))
+    busy, reach = 0.0, None
+    for start, end in sorted(spans):
+        if reach is None or start > reach:
+            busy, reach = busy + (end - start).total_seconds(), end
+        elif end > reach:
+            busy, reach = busy + (end - reach).total_seconds(), end
+    return round(busy, 2)
+
+
+def write_random_files(folder: Path, mib: int, files: int = 8) -> dict[str, str]:
+    """`mib` MiB of random bytes in `files` files, owned by Inferno's UID; returns their SHA-256."""
+    digests = {}
+    chunk = 8 * 1024 * 1024
+    for index in range(files):
+        path, digest = folder / f"weights-{index}.bin", hashlib.sha256()
+        with open(path, "wb") as handle:
+            for _block in range(mib * 1024 * 1024 // files // chunk):
+                block = os.urandom(chunk)
+                digest.update(block)
+                handle.write(block)
+        os.chown(path, 1000, 1000)
+        digests[path.name] = digest.hexdigest()
+    return digests
+
+
+def sha256_files(folder: Path) -> dict[str, str]:
+    found = {}
+    for path in sorted(folder.glob("weights-*.bin")):
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while block := handle.read(8 * 1024 * 1024):
+                digest.update(block)
+        found[path.name] = digest.hexdigest()
+    return found
+
+
+def timed_copy(source: Path, scratch: Path) -> tuple[float, float]:
+    """`cp -a` of `source` into `scratch` (same filesystem): seconds alone, and with `sync` after."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    started = time.monotonic()
+    subprocess.run(["cp", "-a", str(source), str(scratch)], check=True)
+    copied = time.monotonic() - started
+    subprocess.run(["sync", "-f", str(scratch)], check=True)
+    synced = time.monotonic() - started
+    shutil.rmtree(scratch, ignore_errors=True)
+    return round(copied, 2), round(synced, 2)
+
+
+def data_round(cluster: LocalCluster, core: client.CoreV1Api, env: dict, root: Path, mib: int) -> dict:
+    """backup.yml and an in-place restore.yml of a release whose models claim holds `mib` MiB."""
+    namespace = "bench-data"
+    env = {**env, "INFERNO_KUBECONFIG": env["KUBECONFIG"]}  # the dev inventory reads it
+    common = ["-i", "inventories/dev", "-e", json.dumps({"inferno_values_files": []}), "-e", f"inferno_namespace={namespace}",
+              "-e", f"inferno_backups_dir={root / 'backups'}", "-e", "inferno_restore_wait_timeout=600"]
+    installed = subprocess_run([str(VENV_BIN / "helm"), "install", "inferno", "files/helm/inferno", "-n", namespace,
+                                "--create-namespace", "-f", "files/helm/inferno/values-dev.yaml", "--wait"], env)
+    if installed.returncode != 0:
+        sys.exit(installed.stdout)
+    volumes = NodeLayout(cluster.layout.root / "node").root / "csi-volumes"
+
+    def models_folder() -> Path:
+        claim = core.read_namespaced_persistent_volume_claim("inferno-models-pvc", namespace)
+        return volumes / core.read_persistent_volume(claim.spec.volume_name).spec.csi.volume_handle
+
+    written = write_random_files(models_folder(), mib)
+    log = cluster.layout.logs / "csi-hostpath.log"
+    figures: dict = {"mib": mib, "files": len(written)}
+    for phase, playbook, extra in (
+            ("backup", "playbooks/backup.yml", ["-e", "inferno_backup_id=bench"]),
+            ("restore", "playbooks/restore.yml", ["-e", "inferno_restore_backup_id=bench", "-e", "inferno_restore_mode=in_place",
+                                                  "-e", "inferno_restore_confirm=inferno", "-e", "inferno_restore_config=false"])):
+        cp_seconds, cp_sync_seconds = timed_copy(models_folder(), root / "cp-a-copy")
+        since = datetime.datetime.now()
+        started = time.monotonic()
+        run = subprocess_run([str(VENV_BIN / "ansible-playbook"), playbook, *common, *extra], env)
+        wall = time.monotonic() - started
+        if run.returncode != 0:
+            sys.exit(f"{playbook} failed:\n{run.stdout[-4000:]}")
+        driver = driver_busy_seconds(log, "CreateSnapshot" if phase == "backup" else "CreateVolume", since)
+        figures[phase] = {"playbook_seconds": round(wall, 2), "driver_seconds": driver,
+                          "orchestration_seconds": round(wall - driver, 2), "cp_seconds": cp_seconds,
+                          "cp_sync_seconds": cp_sync_seconds}
+        print(f"{phase}: playbook {wall:.1f} s, driver {driver:.2f} s, cp -a {cp_seconds:.2f} s "
+              f"({cp_sync_seconds:.2f} s with sync)", file=sys.stderr)
+    figures["identical"] = sha256_files(models_folder()) == written
+    return figures
 
 
 if __name__ == "__main__":
