@@ -33,7 +33,7 @@ from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
 )
 
 # The oldest helm whose `upgrade --dry-run=server --output json` and `history --output json` this module reads.
-MIN_HELM_VERSION = "3.10.0"
+MIN_HELM_VERSION = "3.13.0"
 
 
 def helm_supported(version):

@@ -73,7 +73,7 @@ attributes:
     description: The exported file names and digests before and after.
 requirements:
   - kubernetes >= 24.2.0
-  - helm >= 3.10 (4.x included)
+  - helm >= 3.13 (4.x included)
   - ansible-vault (from ansible-core, found on PATH or beside the Python running the module), for O(vault_password_file)
 notes:
   - The Helm part runs helm with the same connection options, translated as

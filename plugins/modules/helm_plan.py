@@ -123,7 +123,7 @@ attributes:
     support: full
     description: One diff for the user-supplied values and one per created, changed or removed object.
 requirements:
-  - helm >= 3.10 (4.x included)
+  - helm >= 3.13 (4.x included)
   - PyYAML
   - kubernetes >= 24.2.0 (for O(validate) and O(read_cluster))
 seealso:

@@ -44,7 +44,7 @@ extends_documentation_fragment:
   - kubernetes.core.helm_common_options
   - inferno.ops.read_only
 requirements:
-  - helm >= 3.10 (4.x included)
+  - helm >= 3.13 (4.x included)
 seealso:
   - module: kubernetes.core.helm_info
   - module: inferno.ops.release_health

@@ -50,7 +50,7 @@ attributes:
     support: none
     description: M(inferno.ops.helm_plan) with O(inferno.ops.helm_plan#module:rollback_to) shows the diff.
 requirements:
-  - helm >= 3.10 (4.x included)
+  - helm >= 3.13 (4.x included)
 seealso:
   - module: inferno.ops.helm_plan
   - module: inferno.ops.release_info

@@ -427,18 +427,18 @@ def test_a_stuck_release_is_refused(fail, deployed, status):
     assert failed["helm_version"] == "v3.17.2"
 
 
-@pytest.mark.parametrize("version", ["v3.5.0", "v3.9.4", "v2.17.0"])
+@pytest.mark.parametrize("version", ["v3.5.0", "v3.12.3", "v2.17.0"])
 def test_a_helm_too_old_is_refused_before_anything_else(fail, helm, dynamic, version):
     helm.version = version
     failed = fail(read_cluster=True, validate=True)
-    assert failed["msg"] == "helm {0} is not supported: helm_plan needs helm 3.10.0 or newer (4.x included).".format(
+    assert failed["msg"] == "helm {0} is not supported: helm_plan needs helm 3.13.0 or newer (4.x included).".format(
         version)
     assert failed["helm_version"] == version
     assert helm.verbs() == ["version --template"] and dynamic.requests == []
 
 
-@pytest.mark.parametrize("version", ["v3.10.0", "v3.17.2", "v4.0.1+g5c2dd3e"])
-def test_helm_3_10_and_newer_are_supported(run, helm, version):
+@pytest.mark.parametrize("version", ["v3.13.0", "v3.17.2", "v4.0.1+g5c2dd3e"])
+def test_helm_3_13_and_newer_are_supported(run, helm, version):
     helm.version = version
     assert run()["helm_version"] == version
 
