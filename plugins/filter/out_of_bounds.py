@@ -12,63 +12,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-DOCUMENTATION = r"""
-name: out_of_bounds
-short_description: Say which role options are out of bounds, one message each
-version_added: 0.2.0
-author:
-  - inferno.ops contributors
-description:
-  - Takes a mapping of variable name to the value given, and returns one message for each value that is out of
-    the bounds of O(kind); an empty list when every value is in bounds.
-  - Each message names the variable, the value given, the bound, and how to set a good value with C(-e).
-  - The roles use it in an C(ansible.builtin.assert) at the top of each entry point (their C(tasks/bounds.yml)),
-    and the playbooks run those checks before preflight, so a bad value stops the run before the cluster is read.
-positional: kind
-options:
-  _input:
-    description: Variable names and the values given to them.
-    type: dict
-    required: true
-  kind:
-    description:
-      - C(seconds) - a whole number of seconds above 0 (an integer, or a string of digits as C(-e) gives).
-      - C(duration) - a helm (Go) duration above 0, such as C(10m), C(90s) or C(1h30m); a number needs a unit.
-      - C(count) - a whole number, 0 or more.
-    type: str
-    required: true
-    choices: [seconds, duration, count]
-  example:
-    description:
-      - The good value the message suggests setting.
-      - Defaults to C(600) for V(seconds), C(10m) for V(duration) and C(10) for V(count). For a duration given as a
-        plain number above 0, the message suggests that number in seconds (C(600s)) instead.
-    type: raw
-"""
-
-EXAMPLES = r"""
-- name: Check the timing options before anything is read
-  ansible.builtin.assert:
-    that: _problems | length == 0
-    fail_msg: "{{ _problems | join(' ') }} Nothing was read or changed."
-    quiet: true
-  vars:
-    _problems: >-
-      {{ ({'inferno_deploy_timeout': inferno_deploy_timeout} | inferno.ops.out_of_bounds('duration'))
-         + ({'inferno_deploy_history_max': inferno_deploy_history_max} | inferno.ops.out_of_bounds('count')) }}
-
-# {'inferno_restore_wait_timeout': '-5'} | inferno.ops.out_of_bounds('seconds', example=300)
-# => ["inferno_restore_wait_timeout is -5; it must be a whole number of seconds above 0.
-#      Set it with -e inferno_restore_wait_timeout=300."]
-"""
-
-RETURN = r"""
-_value:
-  description: One message per out-of-bounds value, in the order of the input; empty when all are in bounds.
-  type: list
-  elements: str
-"""
-
 import json
 import re
 
