@@ -124,7 +124,12 @@ def start_sidecars(paths: CsiPaths, layout: CsiLayout, kubeconfigs: dict[str, Pa
         # Only the v1 snapshot CRDs are installed, not the VolumeGroupSnapshot ones (the driver
         # has no group snapshots): the controller waits this long for them before it starts
         # without them (default 30 s).
-        "--retry-crd-interval-max=1s"], logs))}
+        "--retry-crd-interval-max=1s",
+        # When the API server dies while the controller creates a content, the controller can
+        # keep a stale copy without a resourceVersion and leave that snapshot unready until its
+        # next resync ("error parsing old ResourceVersion"; seen after 10 min with the default
+        # 15 min). A short resync bounds that recovery at one minute.
+        "--resync-period=1m"], logs))}
     for name, binary in (("csi-snapshotter", paths.csi_snapshotter), ("csi-provisioner", paths.csi_provisioner)):
         started[name] = remember(start_process(name, [
             str(binary), f"--kubeconfig={sidecars}", f"--csi-address={layout.socket}", f"--timeout={CSI_TIMEOUT}",
