@@ -2,6 +2,7 @@
 
     python -m tools.local_cluster up       # build once (cached), start, print status as JSON
     python -m tools.local_cluster up --no-real-node   # kwok nodes only: no containers, no root needed
+    python -m tools.local_cluster up --snapshot-store DIR   # CSI snapshots in DIR, which `down` keeps
     python -m tools.local_cluster env      # prints: export KUBECONFIG=...
     python -m tools.local_cluster status
     python -m tools.local_cluster down     # stop everything, keep the logs
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .processes import ClusterError
 
@@ -26,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-real-node", action="store_true",
                     help="only the control plane and kwok's nodes: no containerd, kubelet or Inferno image "
                          "(also INFERNO_LOCAL_CLUSTER_REAL_NODE=0)")
+    up.add_argument("--snapshot-store", metavar="DIR", type=Path,
+                    help="keep the CSI driver's snapshots in DIR (created if missing) instead of the cluster "
+                         "folder's snapshot-store/; `down` never deletes it, and another cluster started with the "
+                         "same DIR can restore them (disaster recovery)")
     commands.add_parser("down", help="stop every process of the cluster; logs are kept")
     commands.add_parser("status", help="show the processes, ports and kubeconfig as JSON")
     commands.add_parser("env", help="print the KUBECONFIG export for your shell")
@@ -47,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(build.ensure_built().to_json(), indent=2))
             return 0
         from .cluster import LocalCluster
-        cluster = LocalCluster(real_node=False if getattr(args, "no_real_node", False) else None)
+        cluster = LocalCluster(real_node=False if getattr(args, "no_real_node", False) else None,
+                               snapshot_store=getattr(args, "snapshot_store", None))
         if args.command == "env":
             print(cluster.env())
             return 0

@@ -7,7 +7,9 @@ kwok's stages and snapshots.py simulate them.
 Everything lives under one folder (default ~/.cache/inferno-ops/cluster/run):
 pki/, the kubeconfigs, etcd data, node/, snapshot-store/, logs/ and state.json. `up` starts from a clean
 data directory; `down` stops every process, removes what the real node made on the
-host and deletes the data, but keeps logs/.
+host and deletes the data, but keeps logs/. A snapshot store given to `up` (`snapshot_store`,
+`--snapshot-store`) lives outside the folder and is never deleted: a second cluster can
+restore the first one's snapshots from it (disaster recovery).
 """
 
 from __future__ import annotations
@@ -128,9 +130,12 @@ def build_everything(real_node: bool) -> tuple[build.Paths, csi_build.CsiPaths |
 class LocalCluster:
     """Start, stop and describe the local cluster."""
 
-    def __init__(self, root: Path | None = None, real_node: bool | None = None):
+    def __init__(self, root: Path | None = None, real_node: bool | None = None, snapshot_store: Path | None = None):
+        """`snapshot_store`: a folder (created if missing) for the CSI driver's snapshots in place
+        of `<root>/snapshot-store`; `down` keeps it, so another cluster can restore from it."""
         self.layout = Layout(root or default_root())
         self.real_node = real_node_default() if real_node is None else real_node
+        self.snapshot_store = Path(snapshot_store).expanduser().resolve() if snapshot_store else None
         self._api_client = None
 
     # -- state -------------------------------------------------------------------------
@@ -143,6 +148,17 @@ class LocalCluster:
         components = self.components()
         return bool(components) and all(is_alive(c.pid) for c in components)
 
+    def _record(self) -> dict:
+        """What `up` recorded in state.json besides the components (empty when nothing runs)."""
+        return load(self.layout.state)[1] if self.layout.state.is_file() else {}
+
+    @property
+    def snapshots_dir(self) -> Path:
+        """The CSI driver's snapshot store: the one given, else the one the started cluster
+        recorded, else `<root>/snapshot-store`."""
+        recorded = self._record().get("snapshot_store")
+        return self.snapshot_store or (Path(recorded) if recorded else self.layout.snapshot_store)
+
     def status(self) -> dict:
         components, extra = (load(self.layout.state) if self.layout.state.is_file() else ([], {}))
         return {
@@ -151,6 +167,9 @@ class LocalCluster:
             "server": extra.get("server"),
             "version": extra.get("version"),
             "real_node": extra.get("real_node"),
+            # Where the CSI driver keeps its snapshots; `shared`: given to `up`, kept by `down`.
+            "snapshot_store": extra.get("snapshot_store"),
+            "snapshot_store_shared": extra.get("snapshot_store_shared"),
             "logs": str(self.layout.logs),
             "components": {c.name: {"pid": c.pid, "port": c.port, "alive": is_alive(c.pid)} for c in components},
         }
@@ -162,6 +181,8 @@ class LocalCluster:
 
     # -- up ----------------------------------------------------------------------------
     def up(self) -> dict:
+        if self.snapshot_store and (problem := self._snapshot_store_problem()):
+            raise ClusterError(problem)
         check_prerequisites(self.real_node)
         if self.real_node:
             check_host_free(self.layout.root)
@@ -170,6 +191,10 @@ class LocalCluster:
                 raise ClusterError(problem)
         with exclusive(self.layout):
             if self.running():
+                running_store = self._record().get("snapshot_store")
+                if self.snapshot_store and running_store != str(self.snapshot_store):
+                    raise ClusterError(f"the cluster in {self.layout.root} already runs with the snapshot store "
+                                       f"{running_store}: run `down` first to start it with {self.snapshot_store}")
                 return self.status()
             self._stop_recorded()
             paths, csi_paths, archives = build_everything(self.real_node)
@@ -186,6 +211,27 @@ class LocalCluster:
             status = self.status()
             status["start_seconds"] = round(time.monotonic() - started, 1)
             return status
+
+    def _wiped_folders(self) -> tuple[Path, ...]:
+        """The folders that `up` or `down` delete (or move): a shared store stays out of them."""
+        layout = self.layout
+        return (layout.pki, layout.etcd_data, layout.snapshot_store, layout.logs, layout.root / "logs.previous",
+                RealNode(layout.root, layout.logs).layout.root)
+
+    def _snapshot_store_problem(self) -> str | None:
+        """Why the given snapshot store cannot be used, with the fix; None when it can."""
+        store = self.snapshot_store
+        if not self.real_node:
+            return ("a snapshot store needs the real node's CSI driver; without it (--no-real-node) snapshots are "
+                    "simulated and no byte is stored: drop --snapshot-store or start with the real node")
+        for folder in self._wiped_folders():
+            folder = folder.resolve()
+            if store == folder or folder in store.parents or store in folder.parents:
+                return (f"the snapshot store {store} overlaps {folder}, which `up` and `down` of the cluster in "
+                        f"{self.layout.root} delete: give it a folder of its own outside them")
+        if store.exists() and not store.is_dir():
+            return f"the snapshot store {store} exists and is not a folder"
+        return None
 
     def _fresh_folders(self) -> None:
         layout = self.layout
@@ -210,7 +256,9 @@ class LocalCluster:
          proxy_healthz, proxy_metrics, metrics_port) = free_ports(11)
         server = f"https://127.0.0.1:{api_port}"
         certs = pki.create(layout.pki, server, SERVICE_IP, (NODE_NAME, node_ip) if node else None)
-        record = {"server": server, "version": build.KUBERNETES_VERSION, "real_node": NODE_NAME if node else None}
+        record = {"server": server, "version": build.KUBERNETES_VERSION, "real_node": NODE_NAME if node else None,
+                  "snapshot_store": str(self._csi_layout().snapshots) if node else None,
+                  "snapshot_store_shared": self.snapshot_store is not None}
 
         def remember(component: Component) -> Component:
             components.append(component)
@@ -335,7 +383,8 @@ class LocalCluster:
 
     def _csi_layout(self) -> csi.CsiLayout:
         node_layout = RealNode(self.layout.root, self.layout.logs).layout
-        return csi.CsiLayout(self.layout.root, node_layout.root, node_layout.kubelet_root, RUN_DIR)
+        return csi.CsiLayout(self.layout.root, node_layout.root, node_layout.kubelet_root, RUN_DIR,
+                             self.snapshot_store)
 
     # -- cluster objects -----------------------------------------------------------------
     def _api(self):
@@ -441,14 +490,21 @@ class LocalCluster:
 
     # -- down --------------------------------------------------------------------------
     def down(self) -> dict:
+        """Stop everything and delete the data; a shared snapshot store (given to this object or
+        recorded by the `up` of another process) is kept, and named under `snapshot_store_kept`."""
         with exclusive(self.layout):
+            record = self._record()
+            shared = self.snapshot_store or (Path(record["snapshot_store"]) if record.get("snapshot_store_shared")
+                                             else None)
             stopped, removed = self._stop_recorded()
             shutil.rmtree(self.layout.etcd_data, ignore_errors=True)
             shutil.rmtree(self.layout.pki, ignore_errors=True)
-            shutil.rmtree(self.layout.snapshot_store, ignore_errors=True)
+            if shared != self.layout.snapshot_store:  # `up` refuses a shared store there; a guard all the same
+                shutil.rmtree(self.layout.snapshot_store, ignore_errors=True)
             for leftover in self.layout.root.glob("*.kubeconfig"):
                 leftover.unlink()
-        return {"stopped": stopped, "removed_from_host": removed, "logs": str(self.layout.logs)}
+        return {"stopped": stopped, "removed_from_host": removed, "logs": str(self.layout.logs),
+                "snapshot_store_kept": str(shared) if shared else None}
 
     def _stop(self, components: list[Component], paths: build.Paths | None = None) -> list[str]:
         """Stop the components in reverse order; before containerd goes, remove every pod sandbox

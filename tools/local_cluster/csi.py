@@ -2,9 +2,10 @@
 
 * **csi-hostpath** (``csi_hostpath/``, our own small driver) on the real node: each volume is
   a directory under ``<cluster>/node/csi-volumes``; each snapshot an archive under
-  ``<cluster>/snapshot-store``, apart from the volumes. A claim restored from a snapshot gets
-  the archive unpacked. The driver registers itself with the kubelet (plugin registration),
-  so the kubelet bind-mounts volumes into real pods and applies their ``fsGroup``.
+  ``<cluster>/snapshot-store`` (or a store shared between clusters, ``up --snapshot-store``),
+  apart from the volumes. A claim restored from a snapshot gets the archive unpacked. The
+  driver registers itself with the kubelet (plugin registration), so the kubelet bind-mounts
+  volumes into real pods and applies their ``fsGroup``.
 * **csi-provisioner** (external-provisioner) creates and deletes the volumes of claims of the
   StorageClass ``standard``, also from a VolumeSnapshot data source.
 * **snapshot-controller** and **csi-snapshotter** (external-snapshotter) turn VolumeSnapshots
@@ -53,11 +54,13 @@ MAX_SOCKET_PATH = 107
 
 
 class CsiLayout:  # pylint: disable=too-few-public-methods  # a record of paths
-    """The driver's files: volumes on the node, snapshots apart, its CSI socket in the run dir."""
+    """The driver's files: volumes on the node, snapshots apart (``<cluster>/snapshot-store``, or
+    a shared store given to ``up``), its CSI socket in the run dir."""
 
-    def __init__(self, cluster_root: Path, node_root: Path, kubelet_root: Path, run_dir: Path):
+    def __init__(self, cluster_root: Path, node_root: Path, kubelet_root: Path, run_dir: Path,
+                 snapshots: Path | None = None):
         self.volumes = node_root / "csi-volumes"
-        self.snapshots = cluster_root / "snapshot-store"
+        self.snapshots = snapshots or cluster_root / "snapshot-store"
         self.registration = kubelet_root / "plugins_registry"
         self.registration_socket = self.registration / REGISTRATION_SOCKET
         self.socket = run_dir / "csi-hostpath.sock"

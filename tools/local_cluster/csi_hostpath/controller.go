@@ -434,11 +434,18 @@ func (s *controllerServer) DeleteSnapshot(ctx context.Context, req *csi.DeleteSn
 }
 
 func (s *controllerServer) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
-	var matched []SnapshotMeta
-	for _, sn := range s.d.store.ListSnapshots() {
-		if req.GetSnapshotId() != "" && sn.ID != req.GetSnapshotId() {
-			continue
+	// By id: one lookup, which also finds a snapshot another driver process wrote
+	// into a shared snapshots directory. An unknown id gives an empty list, as the
+	// CSI spec asks (csi-snapshotter then reports "can not find snapshot").
+	var candidates, matched []SnapshotMeta
+	if id := req.GetSnapshotId(); id != "" {
+		if sn, ok := s.d.store.GetSnapshot(id); ok {
+			candidates = []SnapshotMeta{sn}
 		}
+	} else {
+		candidates = s.d.store.ListSnapshots()
+	}
+	for _, sn := range candidates {
 		if req.GetSourceVolumeId() != "" && sn.SourceVolumeID != req.GetSourceVolumeId() {
 			continue
 		}

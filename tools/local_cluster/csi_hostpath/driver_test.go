@@ -24,11 +24,17 @@ import (
 
 func newTestDriver(t *testing.T, dir string) (*Driver, *controllerServer) {
 	t.Helper()
+	return newTestDriverOn(t, filepath.Join(dir, "volumes"), filepath.Join(dir, "snapshots"))
+}
+
+// newTestDriverOn is newTestDriver with its own volumes and snapshots directories.
+func newTestDriverOn(t *testing.T, volumesDir, snapshotsDir string) (*Driver, *controllerServer) {
+	t.Helper()
 	d, err := NewDriver(Config{
 		DriverName:   "hostpath.csi.inferno.ops",
 		NodeID:       "test-node",
-		VolumesDir:   filepath.Join(dir, "volumes"),
-		SnapshotsDir: filepath.Join(dir, "snapshots"),
+		VolumesDir:   volumesDir,
+		SnapshotsDir: snapshotsDir,
 	})
 	if err != nil {
 		t.Fatal(err)

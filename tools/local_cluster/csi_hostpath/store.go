@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
@@ -58,13 +59,17 @@ type SnapshotMeta struct {
 // Store keeps volume and snapshot metadata in memory and on disk. Its methods
 // are safe for concurrent use; callers serialize multi-step operations
 // themselves (the controller holds its own mutex).
+//
+// The snapshots directory may be shared with other driver processes (a second
+// cluster restoring the first one's snapshots): a snapshot another process wrote
+// is found on a miss (Get) and by a listing, both of which read the directory.
+// Deletions by another process are not noticed until this one restarts.
 type Store struct {
 	volDir  string
 	snapDir string
 
-	mu    sync.RWMutex
-	vols  map[string]*VolumeMeta
-	snaps map[string]*SnapshotMeta
+	vols  *table[VolumeMeta]
+	snaps *table[SnapshotMeta]
 }
 
 // OpenStore creates the directories if needed, cleans crash leftovers and loads
@@ -88,12 +93,9 @@ func OpenStore(volDir, snapDir string) (*Store, error) {
 			return nil, err
 		}
 	}
-	s := &Store{
-		volDir:  volDir,
-		snapDir: snapDir,
-		vols:    map[string]*VolumeMeta{},
-		snaps:   map[string]*SnapshotMeta{},
-	}
+	s := &Store{volDir: volDir, snapDir: snapDir}
+	s.vols = newTable[VolumeMeta]("volume", volDir, s.VolumePath, fs.FileInfo.IsDir)
+	s.snaps = newTable[SnapshotMeta]("snapshot", snapDir, s.SnapshotPath, func(fi fs.FileInfo) bool { return fi.Mode().IsRegular() })
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -116,49 +118,12 @@ func (s *Store) load() error {
 			}
 		}
 	}
-
-	volFiles, err := filepath.Glob(filepath.Join(s.volDir, "*"+metaSuffix))
-	if err != nil {
-		return err
+	for _, load := range []func() error{s.vols.discover, s.snaps.discover} {
+		if err := load(); err != nil {
+			return err
+		}
 	}
-	for _, f := range volFiles {
-		var v VolumeMeta
-		if err := readJSON(f, &v); err != nil {
-			log.Printf("store: WARNING: skipping unreadable volume metadata %s: %v", f, err)
-			continue
-		}
-		if v.ID == "" || v.ID+metaSuffix != filepath.Base(f) {
-			log.Printf("store: WARNING: skipping volume metadata %s: id %q does not match file name", f, v.ID)
-			continue
-		}
-		if fi, err := os.Stat(s.VolumePath(v.ID)); err != nil || !fi.IsDir() {
-			log.Printf("store: WARNING: volume %s has metadata but no directory; ignoring it", v.ID)
-			continue
-		}
-		s.vols[v.ID] = &v
-	}
-
-	snapFiles, err := filepath.Glob(filepath.Join(s.snapDir, "*"+metaSuffix))
-	if err != nil {
-		return err
-	}
-	for _, f := range snapFiles {
-		var sn SnapshotMeta
-		if err := readJSON(f, &sn); err != nil {
-			log.Printf("store: WARNING: skipping unreadable snapshot metadata %s: %v", f, err)
-			continue
-		}
-		if sn.ID == "" || sn.ID+metaSuffix != filepath.Base(f) {
-			log.Printf("store: WARNING: skipping snapshot metadata %s: id %q does not match file name", f, sn.ID)
-			continue
-		}
-		if fi, err := os.Stat(s.SnapshotPath(sn.ID)); err != nil || !fi.Mode().IsRegular() {
-			log.Printf("store: WARNING: snapshot %s has metadata but no archive; ignoring it", sn.ID)
-			continue
-		}
-		s.snaps[sn.ID] = &sn
-	}
-	log.Printf("store: loaded %d volumes from %s, %d snapshots from %s", len(s.vols), s.volDir, len(s.snaps), s.snapDir)
+	log.Printf("store: loaded %d volumes from %s, %d snapshots from %s", s.vols.len(), s.volDir, s.snaps.len(), s.snapDir)
 	return nil
 }
 
@@ -177,74 +142,29 @@ func (s *Store) SnapshotTmpPath(id string) string {
 }
 
 // GetVolume returns a copy of the volume's metadata.
-func (s *Store) GetVolume(id string) (VolumeMeta, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	v, ok := s.vols[id]
-	if !ok {
-		return VolumeMeta{}, false
-	}
-	return *v, true
-}
+func (s *Store) GetVolume(id string) (VolumeMeta, bool) { return s.vols.get(id) }
 
 // VolumeByName finds a volume by its CSI name.
-func (s *Store) VolumeByName(name string) (VolumeMeta, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, v := range s.vols {
-		if v.Name == name {
-			return *v, true
-		}
-	}
-	return VolumeMeta{}, false
-}
+func (s *Store) VolumeByName(name string) (VolumeMeta, bool) { return s.vols.byName(name) }
 
 // ListVolumes returns all volumes in a stable order (creation time, then id).
-func (s *Store) ListVolumes() []VolumeMeta {
-	s.mu.RLock()
-	out := make([]VolumeMeta, 0, len(s.vols))
-	for _, v := range s.vols {
-		out = append(out, *v)
-	}
-	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
-}
+func (s *Store) ListVolumes() []VolumeMeta { return s.vols.list() }
 
 // PutVolume persists the metadata; the volume directory must already be in place.
-func (s *Store) PutVolume(v VolumeMeta) error {
-	if err := writeJSONAtomic(filepath.Join(s.volDir, v.ID+metaSuffix), v); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.vols[v.ID] = &v
-	s.mu.Unlock()
-	return nil
-}
+func (s *Store) PutVolume(v VolumeMeta) error { return s.vols.put(v) }
 
 // DeleteVolume removes metadata and data. Missing volumes are not an error.
 func (s *Store) DeleteVolume(id string) error {
-	s.mu.Lock()
-	_, known := s.vols[id]
-	s.mu.Unlock()
-	if !known {
+	if _, known := s.vols.get(id); !known {
 		return nil
 	}
 	trash := filepath.Join(s.volDir, trashPrefix+id)
 	if err := os.Rename(s.VolumePath(id), trash); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := os.Remove(filepath.Join(s.volDir, id+metaSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := s.vols.remove(id); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	delete(s.vols, id)
-	s.mu.Unlock()
 	syncDir(s.volDir)
 	if err := os.RemoveAll(trash); err != nil {
 		// The volume is gone from the driver's view; the leftover is removed at next start.
@@ -253,76 +173,201 @@ func (s *Store) DeleteVolume(id string) error {
 	return nil
 }
 
-// GetSnapshot returns a copy of the snapshot's metadata.
-func (s *Store) GetSnapshot(id string) (SnapshotMeta, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	sn, ok := s.snaps[id]
-	if !ok {
-		return SnapshotMeta{}, false
-	}
-	return *sn, true
-}
+// GetSnapshot returns a copy of the snapshot's metadata; one that is not known
+// yet is looked up in the snapshots directory (another process may have taken it).
+func (s *Store) GetSnapshot(id string) (SnapshotMeta, bool) { return s.snaps.get(id) }
 
 // SnapshotByName finds a snapshot by its CSI name.
-func (s *Store) SnapshotByName(name string) (SnapshotMeta, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, sn := range s.snaps {
-		if sn.Name == name {
-			return *sn, true
-		}
-	}
-	return SnapshotMeta{}, false
-}
+func (s *Store) SnapshotByName(name string) (SnapshotMeta, bool) { return s.snaps.byName(name) }
 
-// ListSnapshots returns all snapshots in a stable order (creation time, then id).
-func (s *Store) ListSnapshots() []SnapshotMeta {
-	s.mu.RLock()
-	out := make([]SnapshotMeta, 0, len(s.snaps))
-	for _, sn := range s.snaps {
-		out = append(out, *sn)
-	}
-	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
-}
+// ListSnapshots returns all snapshots in a stable order (creation time, then
+// id), including those other processes wrote into the directory.
+func (s *Store) ListSnapshots() []SnapshotMeta { return s.snaps.list() }
 
 // PutSnapshot persists the metadata; the archive must already be in place.
-func (s *Store) PutSnapshot(sn SnapshotMeta) error {
-	if err := writeJSONAtomic(filepath.Join(s.snapDir, sn.ID+metaSuffix), sn); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.snaps[sn.ID] = &sn
-	s.mu.Unlock()
-	return nil
-}
+func (s *Store) PutSnapshot(sn SnapshotMeta) error { return s.snaps.put(sn) }
 
 // DeleteSnapshot removes metadata and archive. Missing snapshots are not an error.
 func (s *Store) DeleteSnapshot(id string) error {
-	s.mu.Lock()
-	_, known := s.snaps[id]
-	s.mu.Unlock()
-	if !known {
+	if _, known := s.snaps.get(id); !known {
 		return nil
 	}
 	// Metadata first: without it, a leftover archive is never mistaken for a snapshot.
-	if err := os.Remove(filepath.Join(s.snapDir, id+metaSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := s.snaps.remove(id); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	delete(s.snaps, id)
-	s.mu.Unlock()
 	if err := os.Remove(s.SnapshotPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		log.Printf("store: WARNING: cannot remove %s: %v", s.SnapshotPath(id), err)
 	}
 	syncDir(s.snapDir)
+	return nil
+}
+
+// record is the metadata of one volume or snapshot.
+type record interface {
+	VolumeMeta | SnapshotMeta
+	key() string
+	csiName() string
+	created() time.Time
+}
+
+func (v VolumeMeta) key() string           { return v.ID }
+func (v VolumeMeta) csiName() string       { return v.Name }
+func (v VolumeMeta) created() time.Time    { return v.CreatedAt }
+func (sn SnapshotMeta) key() string        { return sn.ID }
+func (sn SnapshotMeta) csiName() string    { return sn.Name }
+func (sn SnapshotMeta) created() time.Time { return sn.CreatedAt }
+
+// table is one kind of record: <dir>/<id>.json, valid while its data
+// (dataPath(id), accepted by dataOK) exists, with an in-memory copy of each.
+type table[T record] struct {
+	kind     string // for log lines
+	dir      string
+	dataPath func(id string) string
+	dataOK   func(fs.FileInfo) bool
+
+	mu    sync.RWMutex
+	items map[string]T
+}
+
+func newTable[T record](kind, dir string, dataPath func(string) string, dataOK func(fs.FileInfo) bool) *table[T] {
+	return &table[T]{kind: kind, dir: dir, dataPath: dataPath, dataOK: dataOK, items: map[string]T{}}
+}
+
+func (t *table[T]) metaPath(id string) string { return filepath.Join(t.dir, id+metaSuffix) }
+
+func (t *table[T]) len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.items)
+}
+
+// read loads and checks one metadata file.
+func (t *table[T]) read(path string) (T, error) {
+	var r T
+	if err := readJSON(path, &r); err != nil {
+		return r, err
+	}
+	if r.key() == "" || r.key()+metaSuffix != filepath.Base(path) {
+		return r, fmt.Errorf("id %q does not match the file name", r.key())
+	}
+	if fi, err := os.Stat(t.dataPath(r.key())); err != nil || !t.dataOK(fi) {
+		return r, fmt.Errorf("%s %s has metadata but no data at %s", t.kind, r.key(), t.dataPath(r.key()))
+	}
+	return r, nil
+}
+
+// discover adds every complete record in the directory that is not known yet.
+func (t *table[T]) discover() error {
+	files, err := filepath.Glob(filepath.Join(t.dir, "*"+metaSuffix))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		id := strings.TrimSuffix(filepath.Base(f), metaSuffix)
+		t.mu.RLock()
+		_, known := t.items[id]
+		t.mu.RUnlock()
+		if known {
+			continue
+		}
+		r, err := t.read(f)
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) { // else deleted meanwhile
+				log.Printf("store: WARNING: skipping %s metadata %s: %v", t.kind, f, err)
+			}
+			continue
+		}
+		t.add(r)
+	}
+	return nil
+}
+
+// add records r unless it is known already (a concurrent put or read won).
+func (t *table[T]) add(r T) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, known := t.items[r.key()]; !known {
+		t.items[r.key()] = r
+	}
+}
+
+// get returns the record; one not known yet is read from the directory.
+func (t *table[T]) get(id string) (T, bool) {
+	t.mu.RLock()
+	r, ok := t.items[id]
+	t.mu.RUnlock()
+	if ok {
+		return r, true
+	}
+	// Only plain file names: an id from a request must not reach outside the directory.
+	if id == "" || id != filepath.Base(id) || strings.HasPrefix(id, ".") {
+		return r, false
+	}
+	r, err := t.read(t.metaPath(id))
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			log.Printf("store: WARNING: %s %s: %v", t.kind, id, err)
+		}
+		return r, false
+	}
+	log.Printf("store: found %s %s in %s (written by another process)", t.kind, id, t.dir)
+	t.add(r)
+	return r, true
+}
+
+func (t *table[T]) byName(name string) (T, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, r := range t.items {
+		if r.csiName() == name {
+			return r, true
+		}
+	}
+	var none T
+	return none, false
+}
+
+// list returns every record, also those written by other processes, in a
+// stable order (creation time, then id).
+func (t *table[T]) list() []T {
+	if err := t.discover(); err != nil {
+		log.Printf("store: WARNING: cannot read %s: %v", t.dir, err)
+	}
+	t.mu.RLock()
+	out := make([]T, 0, len(t.items))
+	for _, r := range t.items {
+		out = append(out, r)
+	}
+	t.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if ci, cj := out[i].created(), out[j].created(); !ci.Equal(cj) {
+			return ci.Before(cj)
+		}
+		return out[i].key() < out[j].key()
+	})
+	return out
+}
+
+// put persists r; its data must already be in place.
+func (t *table[T]) put(r T) error {
+	if err := writeJSONAtomic(t.metaPath(r.key()), r); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.items[r.key()] = r
+	t.mu.Unlock()
+	return nil
+}
+
+// remove deletes the metadata file, then forgets the record.
+func (t *table[T]) remove(id string) error {
+	if err := os.Remove(t.metaPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	t.mu.Lock()
+	delete(t.items, id)
+	t.mu.Unlock()
 	return nil
 }
 
