@@ -236,15 +236,16 @@ def is_complete(paths: Paths) -> bool:
 class Progress:
     """Print progress lines with the elapsed time to stderr."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "local-cluster build") -> None:
         self.start = time.monotonic()
+        self.label = label
 
     def elapsed(self) -> float:
         """Seconds since the build started."""
         return time.monotonic() - self.start
 
     def __call__(self, message: str) -> None:
-        print(f"[local-cluster build +{self.elapsed():7.1f}s] {message}", file=sys.stderr, flush=True)
+        print(f"[{self.label} +{self.elapsed():7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def go_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -42,16 +42,20 @@ DRIVER_NAME = "hostpath.csi.inferno.ops"
 
 @dataclasses.dataclass(frozen=True)
 class Sidecar:
-    """One module of Kubernetes CSI sidecars, built in a wrapper module."""
+    """One Go module whose commands are built in a wrapper module (the CSI sidecars; also
+    SeaweedFS for tools/s3_server)."""
 
     module: str
     version: str
     commands: tuple[str, ...]
     # Replaces that point into the module's own tree, mapped to the module that folder is.
     local_replaces: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # The folder of the commands' main packages inside the module ("" for its root).
+    package_dir: str = "cmd"
 
     def packages(self) -> list[str]:
-        return [f"{self.module}/cmd/{command}" for command in self.commands]
+        return ["/".join(part for part in (self.module, self.package_dir, command) if part)
+                for command in self.commands]
 
 
 EXTERNAL_SNAPSHOTTER = Sidecar(
@@ -148,18 +152,22 @@ def build_sidecar(sidecar: Sidecar, workdir: Path, bin_dir: Path, progress: buil
 
 
 def build_sidecars(paths: CsiPaths, progress: build.Progress) -> None:
-    bin_dir = paths.snapshot_controller.parent
+    build_modules(SIDECARS, paths.snapshot_controller.parent, progress)
+
+
+def build_modules(modules: Sequence[Sidecar], bin_dir: Path, progress: build.Progress) -> None:
+    """Build every module's commands into a fresh ``bin_dir``, each in its own wrapper module, then stamp it."""
     shutil.rmtree(bin_dir, ignore_errors=True)
     bin_dir.mkdir(parents=True)
-    workdir = Path(tempfile.mkdtemp(prefix="inferno-ops-csi-"))
+    workdir = Path(tempfile.mkdtemp(prefix="inferno-ops-gowrap-"))
     try:
-        for sidecar in SIDECARS:
-            build_sidecar(sidecar, workdir / sidecar.module.split("/")[-2], bin_dir, progress)
+        for module in modules:
+            build_sidecar(module, workdir / module.module.split("/")[-2], bin_dir, progress)
     except BaseException:
-        progress(f"CSI sidecar build failed; the work dir is kept at {workdir}")
+        progress(f"build of {', '.join(m.module for m in modules)} failed; the work dir is kept at {workdir}")
         raise
     shutil.rmtree(workdir, ignore_errors=True)
-    write_stamp(bin_dir, {s.module: s.version for s in SIDECARS}, progress)
+    write_stamp(bin_dir, {m.module: m.version for m in modules}, progress)
 
 
 def build_driver(paths: CsiPaths, progress: build.Progress) -> None:
