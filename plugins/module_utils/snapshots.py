@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import calendar
 import hashlib
+import json
 import re
 import time
 
@@ -35,6 +36,14 @@ MANAGED_BY = "inferno.ops"
 # was restored for, without the release's own instance label so later backups leave it out.
 LABEL_RESTORED_FROM = "inferno.ops/restored-from"
 LABEL_RESTORED_FOR = "inferno.ops/restored-for"
+# On the VolumeSnapshotContents of our snapshots: the namespace the snapshot was taken in, so that
+# contents kept after their namespace is deleted can still be listed and pruned.
+LABEL_NAMESPACE = "inferno.ops/namespace"
+# On our snapshots: the claim each was taken from (access modes, class, size, labels, annotations),
+# so a restore can recreate it where the original is gone, even in another namespace or cluster.
+ANNOTATION_SOURCE_CLAIM = "inferno.ops/source-claim"
+RETAIN = "Retain"
+DELETE = "Delete"
 
 API_NOT_SERVED = ("The cluster does not serve {0}: install the external-snapshotter CRDs and snapshot controller, "
                   "and a CSI driver with snapshot support.".format(API_VERSION))
@@ -106,6 +115,114 @@ def snapshot_labels(release, pvc, backup_id, environment=None, chart_revision=No
     if chart_revision is not None:
         labels[LABEL_CHART_REVISION] = str(chart_revision)
     return labels
+
+
+def source_claim_record(claim):
+    """What a restore needs to recreate ``claim`` (an API dict): its spec's essentials and its own metadata."""
+    metadata, spec = claim.get("metadata") or {}, claim.get("spec") or {}
+    return {
+        "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
+        "storageClassName": spec.get("storageClassName"),
+        "volumeMode": spec.get("volumeMode") or "Filesystem",
+        "storage": ((spec.get("resources") or {}).get("requests") or {}).get("storage"),
+        "labels": dict(metadata.get("labels") or {}),
+        "annotations": dict((key, value) for key, value in (metadata.get("annotations") or {}).items()
+                            if not NOT_RESTORED_ANNOTATIONS.match(key)),
+    }
+
+
+def recorded_source_claim(snapshot):
+    """The source claim record a snapshot carries in its annotation (empty when it has none)."""
+    text = ((snapshot.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_SOURCE_CLAIM)
+    try:
+        record = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def content_labels(snapshot_labels, namespace):
+    """Labels for a snapshot's content: ours from the snapshot, and the namespace it belongs to."""
+    labels = dict((key, value) for key, value in snapshot_labels.items()
+                  if key in (LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_BACKUP_ID, LABEL_PVC, LABEL_ENVIRONMENT,
+                             LABEL_CHART_REVISION))
+    labels[LABEL_NAMESPACE] = namespace
+    return labels
+
+
+def retain_patch(content, labels):
+    """The merge patch that makes a content Retain and labels it as ours; None when it already is."""
+    current = content["metadata"].get("labels") or {}
+    if (content.get("spec") or {}).get("deletionPolicy") == RETAIN and all(
+            current.get(key) == value for key, value in labels.items()):
+        return None
+    return {"metadata": {"labels": labels}, "spec": {"deletionPolicy": RETAIN}}
+
+
+def content_selector(release, namespace, backup_id=None):
+    """The label selector of the contents of the release's snapshots taken in ``namespace``."""
+    return release_selector(release, backup_id) + ",{0}={1}".format(LABEL_NAMESPACE, namespace)
+
+
+def shared_handles(doomed, contents):
+    """Handles of ``doomed`` contents that some other content (not doomed) also points at.
+
+    A restore into another namespace makes new contents for the same handles; deleting the data
+    under one of them would break the other, so such data is kept.
+    """
+    names = set(item["metadata"]["name"] for item in doomed)
+    others = set(content_handle(item) for item in contents if item["metadata"]["name"] not in names)
+    return set(content_handle(item) for item in doomed) & (others - {None})
+
+
+def content_handle(content):
+    return ((content.get("status") or {}).get("snapshotHandle")
+            or ((content.get("spec") or {}).get("source") or {}).get("snapshotHandle"))
+
+
+def imported_content_name(namespace, snapshot):
+    """The name of the pre-provisioned content a restore makes for ``snapshot`` in ``namespace``."""
+    name = "inferno-{0}-{1}".format(namespace, snapshot)
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+    return "{0}-{1}".format(name[: MAX_NAME - 11], digest)
+
+
+def imported_bodies(entry, namespace, labels):
+    """(content, snapshot) bodies that bring back one snapshot of an index in ``namespace``, by handle."""
+    content_name = imported_content_name(namespace, entry["name"])
+    content = {
+        "apiVersion": API_VERSION,
+        "kind": "VolumeSnapshotContent",
+        "metadata": {"name": content_name, "labels": content_labels(labels, namespace)},
+        "spec": {
+            "deletionPolicy": RETAIN,
+            "driver": entry["driver"],
+            "source": {"snapshotHandle": entry["handle"]},
+            "sourceVolumeMode": (entry.get("source_claim") or {}).get("volumeMode") or "Filesystem",
+            "volumeSnapshotRef": {"name": entry["name"], "namespace": namespace},
+        },
+    }
+    if entry.get("snapshot_class"):
+        content["spec"]["volumeSnapshotClassName"] = entry["snapshot_class"]
+    annotations = {ANNOTATION_SOURCE_CLAIM: json.dumps(entry.get("source_claim") or {}, sort_keys=True)}
+    snapshot = snapshot_body(entry["name"], namespace, entry["pvc"], labels, annotations)
+    snapshot["spec"] = {"source": {"volumeSnapshotContentName": content_name}}
+    return content, snapshot
+
+
+def index_problems(entries):
+    """What makes a backup's snapshot index unusable for a restore by handle."""
+    problems = []
+    if not entries:
+        problems.append("the backup's index lists no snapshots")
+    for entry in entries:
+        missing = [key for key in ("name", "pvc", "handle", "driver") if not entry.get(key)]
+        if missing:
+            problems.append("snapshot {0} in the index has no {1} (take a new backup: this one predates "
+                            "handles in the index)".format(entry.get("name", "?"), ", ".join(missing)))
+    return problems
 
 
 def snapshot_body(name, namespace, pvc, labels, annotations=None, snapshot_class=None):
@@ -344,7 +461,10 @@ def restore_plan(snapshots, claims, release, namespace, backup_id, mode):
     ours = sorted((item for item in snapshots if _ours(item, backup_id)), key=lambda item: item["metadata"]["name"])
     for snapshot in ours:
         source = source_claim(snapshot)
-        original = originals.get(source) or {}
+        recorded = recorded_source_claim(snapshot)
+        original = originals.get(source) or {"metadata": {"labels": recorded.get("labels"),
+                                                          "annotations": recorded.get("annotations")},
+                                             "spec": recorded}
         metadata, spec = original.get("metadata") or {}, original.get("spec") or {}
         if mode == "in_place":
             claim = source
@@ -352,6 +472,8 @@ def restore_plan(snapshots, claims, release, namespace, backup_id, mode):
             annotations = dict((key, value) for key, value in
                                (metadata.get("annotations") or helm_annotations(release, namespace)).items()
                                if not NOT_RESTORED_ANNOTATIONS.match(key))
+            if "meta.helm.sh/release-namespace" in annotations:  # restored into another namespace
+                annotations["meta.helm.sh/release-namespace"] = namespace
         else:
             claim = "{0}-restored-{1}".format(source, backup_id)
             labels = {LABEL_RESTORED_FOR: release}
@@ -361,7 +483,9 @@ def restore_plan(snapshots, claims, release, namespace, backup_id, mode):
             snapshot=snapshot["metadata"]["name"],
             source=source,
             claim=claim,
-            size=(snapshot.get("status") or {}).get("restoreSize"),
+            # What the claim asked for (the chart's size, so a later helm upgrade changes nothing), else
+            # the smallest size the snapshot restores into.
+            size=recorded.get("storage") or (snapshot.get("status") or {}).get("restoreSize"),
             storage_class=spec.get("storageClassName"),
             access_modes=list(spec.get("accessModes") or ["ReadWriteOnce"]),
             labels=labels,

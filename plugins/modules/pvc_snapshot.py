@@ -24,21 +24,53 @@ description:
   - Fails fast, with a hint, on what cannot clear by itself - the snapshot API not served, a
     claim not Bound, no default class or several for the volume's driver, a class for another
     driver, a quota - and otherwise reports each snapshot's C(status.error) when it times out.
-  - O(state=absent) deletes snapshots by O(names) or by O(backup_id).
+  - With O(retain) (the default), each ready snapshot's VolumeSnapshotContent is switched to
+    C(deletionPolicy=Retain) and labelled with the release, backup id and C(inferno.ops/namespace),
+    so the data outlives the namespace and C(helm uninstall). Each snapshot records its source
+    claim in the C(inferno.ops/source-claim) annotation, so a restore can recreate the claim anywhere.
+  - O(state=absent) deletes snapshots by O(names) or by O(backup_id), with their contents and data.
+    Data that another content still points at (a restore into another namespace made it) is kept.
   - O(state=pruned) applies retention to the release's backup sets (O(keep_last), O(max_age));
-    the newest ready set and sets with a snapshot labelled C(inferno.ops/pin=true) are kept.
+    the newest ready set and sets with a snapshot labelled C(inferno.ops/pin=true) are kept. Sets
+    whose snapshots are gone but whose retained contents remain (the namespace was deleted) count
+    as sets too, and pruning one deletes its contents.
+  - O(state=imported) brings back a backup in O(release_namespace) from its index, by snapshot
+    handle (O(snapshots)), as a pre-provisioned VolumeSnapshotContent (Retain) and a VolumeSnapshot
+    per entry. Every handle must be confirmed by the storage before the namespace or any snapshot
+    is created; a handle it does not know fails the task, and the contents it made are removed.
 options:
   state:
     description:
-      - C(present) takes the snapshots, C(absent) deletes them, C(pruned) applies retention.
+      - C(present) takes the snapshots, C(absent) deletes them, C(pruned) applies retention,
+        C(imported) brings back a backup's snapshots by handle.
     type: str
-    choices: [present, absent, pruned]
+    choices: [present, absent, pruned, imported]
     default: present
   backup_id:
     description:
       - Identifies one backup set. 1-40 lowercase letters, digits or C(-).
-      - Required with O(state=present); with O(state=absent), deletes that set.
+      - Required with O(state=present) and O(state=imported); with O(state=absent), deletes that set.
     type: str
+  snapshots:
+    description:
+      - With O(state=imported), the backup's snapshots as RV(snapshots) returned them when it was
+        taken (the backup role keeps them in C(snapshots.yaml)). Each needs C(name), C(pvc),
+        C(handle) and C(driver); C(snapshot_class) and C(source_claim) are used when given.
+    type: list
+    elements: dict
+    default: []
+  create_namespace:
+    description:
+      - With O(state=imported), create O(release_namespace) if it does not exist, once every handle
+        has been confirmed.
+    type: bool
+    default: false
+  retain:
+    description:
+      - Switch each snapshot's content to C(deletionPolicy=Retain) and label it, so that deleting the
+        namespace or the release keeps the data. O(state=absent) and O(state=pruned) still delete it.
+    type: bool
+    default: true
   pvcs:
     description:
       - Names of the claims to snapshot. Default, and with no O(label_selectors), the release's
@@ -134,6 +166,15 @@ EXAMPLES = r"""
     release_namespace: inferno-prod
     state: absent
     backup_id: pre-upgrade-r11
+
+- name: Bring backup nightly-7 back into a new namespace from its index, by snapshot handle
+  inferno.ops.pvc_snapshot:
+    release_name: inferno
+    release_namespace: inferno-prod-restored
+    state: imported
+    backup_id: nightly-7
+    snapshots: "{{ (lookup('ansible.builtin.file', '/backups/prod/inferno/nightly-7/snapshots.yaml') | from_yaml).entries }}"
+    create_namespace: true
 """
 
 RETURN = r"""
@@ -161,6 +202,21 @@ snapshots:
     content:
       description: Bound VolumeSnapshotContent.
       type: str
+    handle:
+      description: The storage's id of the snapshot (the content's C(status.snapshotHandle)).
+      type: str
+    driver:
+      description: The CSI driver that holds it.
+      type: str
+    snapshot_class:
+      description: The content's VolumeSnapshotClass.
+      type: str
+    deletion_policy:
+      description: The content's deletion policy (C(Retain) with O(retain)).
+      type: str
+    source_claim:
+      description: The source claim's access modes, class, volume mode, requested size, labels and annotations.
+      type: dict
     elapsed_seconds:
       description: Seconds from the start of the task until it was ready.
       type: float
@@ -170,6 +226,21 @@ snapshots:
 deleted:
   description: Snapshots deleted (or, in check mode, that would be).
   returned: always
+  type: list
+  elements: str
+deleted_contents:
+  description: VolumeSnapshotContents deleted with the snapshots (O(state=absent), O(state=pruned)).
+  returned: when O(state=absent) or O(state=pruned)
+  type: list
+  elements: str
+kept_data:
+  description: Handles whose data was kept because another content still points at them.
+  returned: when O(state=absent) or O(state=pruned)
+  type: list
+  elements: str
+created_contents:
+  description: Pre-provisioned contents made (O(state=imported)).
+  returned: when O(state=imported)
   type: list
   elements: str
 kept:
@@ -182,6 +253,7 @@ created_seconds:
   type: float
 """
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -296,7 +368,10 @@ class Snapshotter(object):
             name = logic.snapshot_name(claim.metadata.name, backup_id)
             labels = logic.snapshot_labels(self.release, claim.metadata.name, backup_id, self.params["environment"],
                                            self.params["chart_revision"])
-            body = logic.snapshot_body(name, self.namespace, claim.metadata.name, labels, self.params["annotations"],
+            annotations = dict(self.params["annotations"])
+            annotations[logic.ANNOTATION_SOURCE_CLAIM] = json.dumps(
+                logic.source_claim_record(self.api.sanitize_for_serialization(claim)), sort_keys=True)
+            body = logic.snapshot_body(name, self.namespace, claim.metadata.name, labels, annotations,
                                        self.params["snapshot_class"] and class_name)
             wanted.append((name, claim.metadata.name, body))
         to_create = [item for item in wanted if item[0] not in existing]
@@ -361,14 +436,15 @@ class Snapshotter(object):
                 hint = logic.classify_error(message)
                 if hint:
                     self.fail("VolumeSnapshot {0} (claim {1}) failed: {2}. {3} Nothing was deleted.".format(
-                        name, pvc, message, hint), snapshots=self.describe(wanted, current, done))
+                        name, pvc, message, hint), snapshots=self.describe(wanted, current, done, contents))
                 content = contents.get(status.get("boundVolumeSnapshotContentName"))
                 if snapshot and logic.is_ready(snapshot, content):
+                    self.retain(snapshot, content)
                     done[name] = round(time.monotonic() - self.started, 1)
             if len(done) == len(wanted) or not self.params["wait"]:
-                return self.describe(wanted, current, done)
+                return self.describe(wanted, current, done, contents)
             if time.monotonic() >= deadline:
-                described = self.describe(wanted, current, done)
+                described = self.describe(wanted, current, done, contents)
                 waiting = ["{0}: {1}".format(item["name"], item.get("error") or "no error reported, not ready yet")
                            for item in described if item["name"] not in done]
                 self.fail("Timed out after {0}s waiting for {1} snapshot(s): {2}".format(
@@ -384,39 +460,174 @@ class Snapshotter(object):
                 "server answers again, run the same task with backup_id={0}: it keeps those and completes the "
                 "backup.".format(self.params["backup_id"], len(self.requested), ", ".join(self.requested) or "none"))
 
-    def describe(self, wanted, current, done):
+    def retain(self, snapshot, content):
+        """Make a ready snapshot's content Retain and label it as ours, so its data outlives the namespace."""
+        if not self.params["retain"]:
+            return
+        labels = logic.content_labels(snapshot["metadata"].get("labels") or {}, self.namespace)
+        patch = logic.retain_patch(content, labels)
+        if patch:
+            updated = self.custom.patch_cluster_custom_object(
+                logic.GROUP, logic.VERSION, "volumesnapshotcontents", content["metadata"]["name"], patch)
+            content.update(updated)
+
+    def describe(self, wanted, current, done, contents=None):
         described = []
         for name, pvc in wanted:
-            status = (current.get(name) or {}).get("status") or {}
+            snapshot = current.get(name) or {}
+            status = snapshot.get("status") or {}
+            content = (contents or {}).get(status.get("boundVolumeSnapshotContentName")) or {}
             described.append(dict(
                 name=name, pvc=pvc, readyToUse=bool(status.get("readyToUse")), restoreSize=status.get("restoreSize"),
                 creationTime=status.get("creationTime"), content=status.get("boundVolumeSnapshotContentName"),
+                handle=logic.content_handle(content) if content else None,
+                driver=(content.get("spec") or {}).get("driver"),
+                snapshot_class=(content.get("spec") or {}).get("volumeSnapshotClassName"),
+                deletion_policy=(content.get("spec") or {}).get("deletionPolicy"),
+                source_claim=logic.recorded_source_claim(snapshot) or None,
                 elapsed_seconds=done.get(name), error=(status.get("error") or {}).get("message")))
         return described
 
-    # --- absent and pruned --------------------------------------------------------------
-    def delete(self, names, kept=None):
-        result = dict(changed=bool(names), deleted=sorted(names), snapshots=[], kept=kept or {})
+    # --- imported -------------------------------------------------------------------
+    def imported(self):
+        """Bring back a backup's snapshots by handle, as pre-provisioned contents and snapshots.
+
+        Every handle is checked (its content must become ready) before the namespace or any
+        snapshot is created; contents this run made for a bad handle are deleted again, data kept.
+        """
+        backup_id, entries = self.params["backup_id"], self.params["snapshots"]
+        problems = ([logic.validate_backup_id(backup_id)] if logic.validate_backup_id(backup_id) else []) + \
+            logic.index_problems(entries)
+        if problems:
+            self.fail("Cannot import backup {0}: {1}. Nothing was changed.".format(backup_id, "; ".join(problems)))
+        self.require_snapshot_api()
+        bodies = [logic.imported_bodies(entry, self.namespace, logic.snapshot_labels(
+            self.release, entry["pvc"], backup_id, self.params["environment"], self.params["chart_revision"]))
+            for entry in entries]
+        contents, existing = self.contents(), self.our_snapshots(backup_id)
+        for content, _snapshot in bodies:
+            found = contents.get(content["metadata"]["name"])
+            if found and logic.content_handle(found) != content["spec"]["source"]["snapshotHandle"]:
+                self.fail("VolumeSnapshotContent {0} exists with handle {1}, not {2}: delete it, or restore into "
+                          "another namespace. Nothing was changed.".format(
+                              content["metadata"]["name"], logic.content_handle(found),
+                              content["spec"]["source"]["snapshotHandle"]))
+        new_contents = [content for content, _snapshot in bodies if content["metadata"]["name"] not in contents]
+        new_snapshots = [snapshot for _content, snapshot in bodies if snapshot["metadata"]["name"] not in existing]
+        result = dict(changed=bool(new_contents or new_snapshots), deleted=[], kept={},
+                      created_contents=sorted(content["metadata"]["name"] for content in new_contents))
         if self.module._diff:
-            everything = sorted(self.our_snapshots())
-            result["diff"] = dict(before="\n".join(everything) + "\n",
-                                  after="\n".join(name for name in everything if name not in names) + "\n")
+            result["diff"] = dict(before="\n".join(sorted(existing)) + "\n",
+                                  after="\n".join(sorted(entry["name"] for entry in entries)) + "\n")
+        if self.module.check_mode:
+            result["snapshots"] = [dict(name=entry["name"], pvc=entry["pvc"], handle=entry["handle"],
+                                        readyToUse=entry["name"] in existing) for entry in entries]
+            return result
+        for content in new_contents:
+            self.tolerating(409, self.custom.create_cluster_custom_object, logic.GROUP, logic.VERSION,
+                            "volumesnapshotcontents", content)
+        self.wait_handles([content for content, _snapshot in bodies], new_contents)
+        if self.params["create_namespace"]:
+            self.tolerating(409, self.core.create_namespace, {"metadata": {"name": self.namespace}})
+        for snapshot in new_snapshots:
+            self.tolerating(409, self.custom.create_namespaced_custom_object, logic.GROUP, logic.VERSION,
+                            self.namespace, "volumesnapshots", snapshot)
+        self.requested = sorted(entry["name"] for entry in entries)
+        result["snapshots"] = self.wait_ready([(entry["name"], entry["pvc"]) for entry in entries])
+        return result
+
+    def wait_handles(self, wanted, created):
+        """Wait until the storage confirms each handle; a handle it does not know fails the task."""
+        deadline = self.started + self.params["wait_timeout"]
+        names = [content["metadata"]["name"] for content in wanted]
+        while True:
+            current = self.contents()
+            failed = dict((name, ((current.get(name) or {}).get("status") or {}).get("error") or {}) for name in names)
+            failed = dict((name, error.get("message")) for name, error in failed.items() if error.get("message"))
+            ready = [name for name in names if ((current.get(name) or {}).get("status") or {}).get("readyToUse")]
+            if failed or (time.monotonic() >= deadline and len(ready) < len(names)):
+                for content in created:  # Retain: deleting our new object leaves the storage as it was
+                    self.tolerating(404, self.custom.delete_cluster_custom_object, logic.GROUP, logic.VERSION,
+                                    "volumesnapshotcontents", content["metadata"]["name"])
+                handles = dict((content["metadata"]["name"], content["spec"]["source"]["snapshotHandle"])
+                               for content in wanted)
+                detail = "; ".join("handle {0}: {1}".format(handles[name], message) for name, message in
+                                   sorted(failed.items())) or "not confirmed within {0}s: {1}".format(
+                    self.params["wait_timeout"], ", ".join(handles[name] for name in names if name not in ready))
+                self.fail("The storage does not have every snapshot of backup {0} ({1}). Check the backup id, and "
+                          "that this cluster's CSI driver {2} reaches the storage the backup was taken on. Nothing "
+                          "was changed.".format(self.params["backup_id"], detail,
+                                                wanted[0]["spec"]["driver"] if wanted else "?"))
+            if len(ready) == len(names):
+                return
+            time.sleep(0.5)
+
+    # --- absent and pruned --------------------------------------------------------------
+    def our_contents(self, backup_id=None):
+        """The contents of the release's snapshots taken in this namespace (labelled when they were retained)."""
+        items = self.custom.list_cluster_custom_object(
+            logic.GROUP, logic.VERSION, "volumesnapshotcontents",
+            label_selector=logic.content_selector(self.release, self.namespace, backup_id))["items"]
+        return dict((item["metadata"]["name"], item) for item in items)
+
+    def orphaned_contents(self, snapshots):
+        """Our contents whose snapshot is gone (its namespace was deleted, or the release uninstalled)."""
+        return dict((name, item) for name, item in self.our_contents().items()
+                    if ((item.get("spec") or {}).get("volumeSnapshotRef") or {}).get("name") not in snapshots)
+
+    def delete(self, names, kept=None, content_names=()):
+        """Delete snapshots by name, their contents and the data (unless another content shares the data).
+
+        Contents are Retain, so deleting a snapshot alone would keep its data: each doomed content
+        is switched to Delete first, and what is left once the snapshots are gone is deleted too.
+        """
+        snapshots = self.our_snapshots()
+        bound = [(snapshots[name].get("status") or {}).get("boundVolumeSnapshotContentName")
+                 for name in names if name in snapshots]
+        everything = self.contents()
+        doomed = [everything[name] for name in sorted(set(bound) | set(content_names)) if name in everything]
+        keep_data = logic.shared_handles(doomed, everything.values())
+        result = dict(changed=bool(names or doomed), deleted=sorted(names),
+                      deleted_contents=sorted(item["metadata"]["name"] for item in doomed),
+                      kept_data=sorted(keep_data), snapshots=[], kept=kept or {})
+        if self.module._diff:
+            before = sorted(snapshots) + sorted(self.our_contents())
+            gone = set(names) | set(result["deleted_contents"])
+            result["diff"] = dict(before="\n".join(before) + "\n",
+                                  after="\n".join(name for name in before if name not in gone) + "\n")
         if self.module.check_mode:
             return result
+        for content in doomed:
+            policy = logic.RETAIN if logic.content_handle(content) in keep_data else logic.DELETE
+            if (content.get("spec") or {}).get("deletionPolicy") != policy:
+                self.custom.patch_cluster_custom_object(logic.GROUP, logic.VERSION, "volumesnapshotcontents",
+                                                        content["metadata"]["name"], {"spec": {"deletionPolicy": policy}})
         for name in names:
-            try:
-                self.custom.delete_namespaced_custom_object(logic.GROUP, logic.VERSION, self.namespace,
-                                                            "volumesnapshots", name)
-            except ApiException as error:
-                if error.status != 404:
-                    raise
-        deadline = self.started + self.params["wait_timeout"]
-        while self.params["wait"] and set(names) & set(self.our_snapshots()):
-            if time.monotonic() >= deadline:
-                self.fail("Timed out waiting for snapshots to go: {0}".format(
-                    ", ".join(sorted(set(names) & set(self.our_snapshots())))))
-            time.sleep(1)
+            self.tolerating(404, self.custom.delete_namespaced_custom_object, logic.GROUP, logic.VERSION, self.namespace,
+                            "volumesnapshots", name)
+        self.wait_gone("snapshots", lambda: set(names) & set(self.our_snapshots()))
+        # Contents still there: Retain ones (shared data), orphans, or bound ones the controller has not got to.
+        for content in doomed:
+            self.tolerating(404, self.custom.delete_cluster_custom_object, logic.GROUP, logic.VERSION,
+                            "volumesnapshotcontents", content["metadata"]["name"])
+        self.wait_gone("snapshot contents", lambda: set(result["deleted_contents"]) & set(self.contents()))
         return result
+
+    @staticmethod
+    def tolerating(status, call, *args):
+        """call(*args), where an answer of ``status`` (404: gone already, 409: made by an earlier run) is fine."""
+        try:
+            call(*args)
+        except ApiException as error:
+            if error.status != status:
+                raise
+
+    def wait_gone(self, what, remaining):
+        deadline = self.started + self.params["wait_timeout"]
+        while self.params["wait"] and remaining():
+            if time.monotonic() >= deadline:
+                self.fail("Timed out waiting for {0} to go: {1}".format(what, ", ".join(sorted(remaining()))))
+            time.sleep(1)
 
     def absent(self):
         ours = self.our_snapshots()
@@ -428,7 +639,8 @@ class Snapshotter(object):
             return self.delete(list(self.params["names"]))
         if not self.params["backup_id"]:
             self.fail("state=absent needs names or backup_id: nothing is deleted unless named.")
-        return self.delete(sorted(self.our_snapshots(self.params["backup_id"])))
+        backup_id = self.params["backup_id"]
+        return self.delete(sorted(self.our_snapshots(backup_id)), content_names=sorted(self.our_contents(backup_id)))
 
     def pruned(self):
         if self.params["keep_last"] is None and not self.params["max_age"]:
@@ -437,17 +649,23 @@ class Snapshotter(object):
             max_age = logic.parse_duration(self.params["max_age"])
         except ValueError as error:
             self.fail(str(error))
-        sets = logic.group_backup_sets(self.our_snapshots().values())
+        snapshots = self.our_snapshots()
+        orphans = self.orphaned_contents(snapshots)
+        # A set whose snapshots are gone (namespace deleted) is still a backup: its contents keep the data.
+        sets = logic.group_backup_sets(list(snapshots.values()) + list(orphans.values()))
         delete_ids, kept = logic.choose_prunable(sets, self.params["keep_last"], max_age, time.time())
-        names = [name for backup_id in delete_ids for name in sets[backup_id]["snapshots"]]
-        return self.delete(names, kept)
+        doomed = set(name for backup_id in delete_ids for name in sets[backup_id]["snapshots"])
+        return self.delete(sorted(doomed & set(snapshots)), kept, content_names=sorted(doomed & set(orphans)))
 
 
 def main():
     module = k8s_module(
         argument_spec(
             K8S_CONNECTION, RELEASE,
-            state=dict(type="str", default="present", choices=["present", "absent", "pruned"]),
+            state=dict(type="str", default="present", choices=["present", "absent", "pruned", "imported"]),
+            snapshots=dict(type="list", elements="dict", default=[]),
+            create_namespace=dict(type="bool", default=False),
+            retain=dict(type="bool", default=True),
             backup_id=dict(type="str"),
             pvcs=dict(type="list", elements="str", default=[]),
             label_selectors=dict(type="list", elements="str", default=[]),
@@ -461,7 +679,7 @@ def main():
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=600),
         ),
-        required_if=[("state", "present", ["backup_id"])],
+        required_if=[("state", "present", ["backup_id"]), ("state", "imported", ["backup_id", "snapshots"])],
         mutually_exclusive=[("pvcs", "label_selectors")],
     )
     problems = logic.option_problems(module.params["keep_last"], module.params["max_age"], module.params["wait_timeout"])

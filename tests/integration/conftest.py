@@ -14,7 +14,8 @@ from tools.local_cluster.cluster import LocalCluster
 from tools.local_cluster.processes import is_alive, port_in_use
 
 from . import host
-from .kube import Cluster, eventually
+from .kube import Cluster, eventually, forget_backups
+from .s3 import s3_bucket, s3_server  # noqa: F401  # pylint: disable=unused-import  # fixtures
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +48,7 @@ def namespace(local_cluster, request) -> str:
     eventually(lambda: core.read_namespaced_service_account("default", name), what="default ServiceAccount")
     yield name
     core.delete_namespace(name)
+    forget_backups(local_cluster, name)
 
 
 @pytest.fixture

@@ -60,3 +60,23 @@ def deleted(read: Callable[..., object], *args: object) -> Callable[[], bool]:
             raise
 
     return check
+
+
+def forget_backups(cluster: Cluster, namespace: str) -> None:
+    """Delete the retained snapshot contents (and their data) of backups taken in ``namespace``.
+
+    pvc_snapshot makes what it takes Retain, so deleting a test's namespace keeps its snapshots'
+    data, as it would for a user. Tests clean that up so the session's snapshot store does not grow.
+    """
+    custom = client.CustomObjectsApi(cluster.api)
+    contents = custom.list_cluster_custom_object(
+        "snapshot.storage.k8s.io", "v1", "volumesnapshotcontents", label_selector=f"inferno.ops/namespace={namespace}")
+    for content in contents["items"]:
+        name = content["metadata"]["name"]
+        custom.patch_cluster_custom_object("snapshot.storage.k8s.io", "v1", "volumesnapshotcontents", name,
+                                           {"spec": {"deletionPolicy": "Delete"}})
+        try:
+            custom.delete_cluster_custom_object("snapshot.storage.k8s.io", "v1", "volumesnapshotcontents", name)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from .kube import forget_backups
 from .playbooks import (HELM4, KNOWN_SECRET, ON_SIMULATED_NODES, REPO, VENV_BIN, ansible_playbook, deployed_manifest,
                         extra_vars, history)
 
@@ -39,6 +40,7 @@ def playbook_namespace(local_cluster, request):
     except client.ApiException as error:
         if error.status != 404:
             raise
+    forget_backups(local_cluster, name)
 
 
 @pytest.mark.parametrize("helm_binary", HELMS)
@@ -183,6 +185,7 @@ def test_several_clusters_roll_one_at_a_time_and_stop_at_the_first_failure(local
             except client.ApiException as error:
                 if error.status != 404:
                     raise
+            forget_backups(local_cluster, namespace)
 
 
 def test_installed_collection_runs_its_playbooks(local_cluster, tmp_path, request):

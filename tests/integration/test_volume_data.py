@@ -13,7 +13,7 @@ from kubernetes import client
 
 from tools.local_cluster import images, node
 
-from .kube import deleted, eventually
+from .kube import deleted, eventually, forget_backups
 from .playbooks import ansible_playbook, extra_vars, history
 
 BIG_FILE_MIB = 256
@@ -120,3 +120,4 @@ def test_claim_data_survives_backup_restore_and_rollback_byte_for_byte(local_clu
         assert digests(local_cluster, namespace, "read-rolled-back", CLAIMS) == before_upgrade
     finally:
         client.CoreV1Api(local_cluster.api).delete_namespace(namespace)
+        forget_backups(local_cluster, namespace)

@@ -22,6 +22,9 @@ from ansible_collections.inferno.ops.plugins.module_utils import snapshots as lo
 from ansible_collections.inferno.ops.plugins.modules import pvc_snapshot
 
 CLAIMS = ("inferno-cache-pvc", "inferno-models-pvc")
+# What each snapshot records of its claim, for a restore where the claim is gone.
+RECORDED_CLAIM = ('{"accessModes": ["ReadWriteOnce"], "annotations": {}, "labels": {"app.kubernetes.io/instance": '
+                  '"inferno"}, "storage": null, "storageClassName": "standard", "volumeMode": "Filesystem"}')
 NOW = logic.epoch("2026-11-24T12:00:00Z")
 
 
@@ -47,6 +50,11 @@ class FakeCluster(object):
         self.deleted = []
         self.conflicts = set()  # names whose create answers 409, as if an earlier run had just made them
         self.refuse_create = []  # the first one is raised by every create
+        self.patched = []  # (content name, merge patch), in order
+        self.deleted_contents = []
+        self.data = set()  # handles whose data the storage holds
+        self.unknown_handles = set()  # handles a pre-provisioned content reports an error for
+        self.namespaces = {"ns"}
         self.status_on_create = None  # the status a new snapshot gets, instead of ready
         self.uids = itertools.count(1)
 
@@ -65,8 +73,11 @@ class FakeCluster(object):
         if ready:
             content = "content-" + name
             snapshot["status"] = {"readyToUse": True, "boundVolumeSnapshotContentName": content, "restoreSize": "1Gi"}
-            self.contents[content] = {"metadata": {"name": content}, "spec": {
-                "volumeSnapshotRef": {"name": name, "namespace": "ns", "uid": uid}}}
+            self.contents[content] = {"metadata": {"name": content, "labels": {}, "creationTimestamp": created},
+                                      "spec": {"deletionPolicy": "Delete", "driver": "hostpath.csi.k8s.io",
+                                               "volumeSnapshotRef": {"name": name, "namespace": "ns", "uid": uid}},
+                                      "status": {"readyToUse": True, "snapshotHandle": "snap-" + name}}
+            self.data.add("snap-" + name)
         self.snapshots[name] = snapshot
         return snapshot
 
@@ -102,10 +113,40 @@ class FakeCluster(object):
                 driver="hostpath.csi.k8s.io", volume_handle=name)))
             for name in self.claims])
 
-    def list_cluster(self, group, version, plural):
+    def list_cluster(self, group, version, plural, label_selector=None):
         assert (group, version) == ("snapshot.storage.k8s.io", "v1")
         items = {"volumesnapshotclasses": self.classes, "volumesnapshotcontents": list(self.contents.values())}[plural]
-        return {"items": copy.deepcopy(items)}
+        return {"items": copy.deepcopy([item for item in items
+                                        if matches(item["metadata"].get("labels") or {}, label_selector)])}
+
+    def patch_content(self, group, version, plural, name, body):
+        self.patched.append((name, copy.deepcopy(body)))
+        content = self.contents[name]
+        content["metadata"].setdefault("labels", {}).update((body.get("metadata") or {}).get("labels") or {})
+        content["spec"].update(body.get("spec") or {})
+        return copy.deepcopy(content)
+
+    def create_content(self, group, version, plural, body):
+        self.created.append(copy.deepcopy(body))
+        content = copy.deepcopy(body)
+        handle = body["spec"]["source"]["snapshotHandle"]
+        content["status"] = ({"error": {"message": "can not find snapshot for snapshotID " + handle}}
+                             if handle in self.unknown_handles else {"readyToUse": True, "snapshotHandle": handle})
+        self.contents[body["metadata"]["name"]] = content
+        return body
+
+    def delete_content(self, group, version, plural, name):
+        """Deleting a content deletes its data only when its policy is Delete."""
+        if name not in self.contents:
+            raise ApiException(status=404, reason="Not Found")
+        self.deleted_contents.append(name)
+        content = self.contents.pop(name)
+        if content["spec"].get("deletionPolicy") == "Delete":
+            self.data.discard(logic.content_handle(content))
+
+    def create_namespace(self, body):
+        self.created.append(copy.deepcopy(body))
+        self.namespaces.add(body["metadata"]["name"])
 
     def list_snapshots(self, group, version, namespace, plural, label_selector=None):
         assert (group, version, namespace, plural) == ("snapshot.storage.k8s.io", "v1", "ns", "volumesnapshots")
@@ -117,8 +158,19 @@ class FakeCluster(object):
             raise self.refuse_create[0]
         name = body["metadata"]["name"]
         self.created.append(copy.deepcopy(body))
+        source = body["spec"]["source"]
+        if "volumeSnapshotContentName" in source:  # pre-provisioned: bound to that content
+            snapshot = self.add_snapshot(name, body["metadata"]["labels"], ready=False, pvc=None)
+            snapshot["spec"] = copy.deepcopy(body["spec"])
+            snapshot["metadata"]["annotations"] = copy.deepcopy(body["metadata"].get("annotations"))
+            snapshot["status"] = {"readyToUse": True, "boundVolumeSnapshotContentName": source["volumeSnapshotContentName"],
+                                  "restoreSize": "1Gi"}
+            self.contents[source["volumeSnapshotContentName"]]["spec"]["volumeSnapshotRef"]["uid"] = \
+                snapshot["metadata"]["uid"]
+            return body
         snapshot = self.add_snapshot(name, body["metadata"]["labels"], ready=self.status_on_create is None,
-                                     pvc=body["spec"]["source"]["persistentVolumeClaimName"])
+                                     pvc=source["persistentVolumeClaimName"])
+        snapshot["metadata"]["annotations"] = copy.deepcopy(body["metadata"].get("annotations"))
         if self.status_on_create:
             snapshot["status"] = copy.deepcopy(self.status_on_create)
         if name in self.conflicts:
@@ -126,8 +178,12 @@ class FakeCluster(object):
         return body
 
     def delete_snapshot(self, group, version, namespace, plural, name):
+        """The snapshot controller deletes a bound content whose policy is Delete, with its data."""
         self.deleted.append(name)
-        self.snapshots.pop(name, None)
+        snapshot = self.snapshots.pop(name, None)
+        content = self.contents.get(((snapshot or {}).get("status") or {}).get("boundVolumeSnapshotContentName"))
+        if content and content["spec"].get("deletionPolicy") == "Delete":
+            self.delete_content(None, None, None, content["metadata"]["name"])
 
 
 @pytest.fixture
@@ -146,6 +202,10 @@ def cluster(monkeypatch):
         (client.CustomObjectsApi, "list_namespaced_custom_object"): fake.list_snapshots,
         (client.CustomObjectsApi, "create_namespaced_custom_object"): fake.create_snapshot,
         (client.CustomObjectsApi, "delete_namespaced_custom_object"): fake.delete_snapshot,
+        (client.CustomObjectsApi, "patch_cluster_custom_object"): fake.patch_content,
+        (client.CustomObjectsApi, "create_cluster_custom_object"): fake.create_content,
+        (client.CustomObjectsApi, "delete_cluster_custom_object"): fake.delete_content,
+        (client.CoreV1Api, "create_namespace"): fake.create_namespace,
     }
     for (api, method), answer in patches.items():
         monkeypatch.setattr(api, method, lambda self, *args, _answer=answer, **kwargs: _answer(*args, **kwargs))
@@ -180,7 +240,8 @@ def test_one_labelled_snapshot_per_claim_of_the_release(run, cluster):
     body = cluster.created[1]
     assert body == {
         "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-        "metadata": {"name": "inferno-models-pvc-b1", "namespace": "ns", "annotations": {"team": "ml"}, "labels": {
+        "metadata": {"name": "inferno-models-pvc-b1", "namespace": "ns", "annotations": {
+            "team": "ml", "inferno.ops/source-claim": RECORDED_CLAIM}, "labels": {
             "app.kubernetes.io/instance": "inferno", "app.kubernetes.io/managed-by": "inferno.ops",
             "inferno.ops/backup-id": "b1", "inferno.ops/pvc": "inferno-models-pvc", "inferno.ops/environment": "prod",
             "inferno.ops/chart-revision": "12"}},
@@ -372,3 +433,98 @@ def test_out_of_bounds_options_are_refused_before_anything_is_read(failure, thre
     monkeypatch.setattr(pvc_snapshot, "Snapshotter", no_client)
     assert failure(**args) == message + ". Nothing was read or changed."
     assert three_backups.deleted == [] and three_backups.created == []
+
+
+# --- retained contents ---------------------------------------------------------------------------
+def test_a_ready_snapshot_s_content_is_retained_and_labelled_with_its_namespace(run, cluster):
+    result = run(backup_id="b1", environment="prod", chart_revision=12)
+    assert [name for name, _patch in cluster.patched] == ["content-inferno-cache-pvc-b1", "content-inferno-models-pvc-b1"]
+    assert cluster.patched[1][1] == {"spec": {"deletionPolicy": "Retain"}, "metadata": {"labels": {
+        "app.kubernetes.io/instance": "inferno", "app.kubernetes.io/managed-by": "inferno.ops",
+        "inferno.ops/backup-id": "b1", "inferno.ops/pvc": "inferno-models-pvc", "inferno.ops/environment": "prod",
+        "inferno.ops/chart-revision": "12", "inferno.ops/namespace": "ns"}}}
+    entry = result["snapshots"][1]
+    assert (entry["handle"], entry["driver"], entry["deletion_policy"]) == (
+        "snap-inferno-models-pvc-b1", "hostpath.csi.k8s.io", "Retain")
+    assert entry["source_claim"]["storageClassName"] == "standard"
+    assert run(backup_id="b1")["changed"] is False and len(cluster.patched) == 2  # retained already
+
+
+def test_retain_false_leaves_the_class_s_policy(run, cluster):
+    result = run(backup_id="b1", retain=False)
+    assert cluster.patched == [] and {item["deletion_policy"] for item in result["snapshots"]} == {"Delete"}
+
+
+def test_absent_deletes_the_retained_contents_and_their_data(run, cluster):
+    run(backup_id="b1")
+    assert len(cluster.data) == 2
+    result = run(state="absent", backup_id="b1")
+    assert result["deleted_contents"] == ["content-inferno-cache-pvc-b1", "content-inferno-models-pvc-b1"]
+    assert cluster.contents == {} and cluster.data == set() and result["kept_data"] == []
+
+
+def test_data_another_content_points_at_is_kept(run, cluster):
+    """A restore into another namespace made a content for the same handle: only our object goes."""
+    run(backup_id="b1")
+    cluster.contents["inferno-other-ns-copy"] = {"metadata": {"name": "inferno-other-ns-copy", "labels": {}},
+                                                 "spec": {"deletionPolicy": "Retain"},
+                                                 "status": {"snapshotHandle": "snap-inferno-models-pvc-b1"}}
+    result = run(state="absent", backup_id="b1")
+    assert result["kept_data"] == ["snap-inferno-models-pvc-b1"]
+    assert cluster.data == {"snap-inferno-models-pvc-b1"} and set(cluster.contents) == {"inferno-other-ns-copy"}
+
+
+def test_a_set_whose_namespace_was_deleted_is_pruned_with_its_contents(run, cluster):
+    """The snapshots went with their namespace; the retained contents still count as backups and are pruned."""
+    cluster.backup("old", "2026-11-20T10:00:00Z")
+    cluster.backup("new", "2026-11-23T10:00:00Z")
+    run(backup_id="old")
+    run(backup_id="new")
+    cluster.snapshots.clear()  # kubectl delete namespace: the contents are Retain
+    result = run(state="pruned", keep_last=1)
+    assert result["kept"] == {"new": "the newest ready backup is never pruned"}
+    assert result["deleted_contents"] == ["content-inferno-cache-pvc-old", "content-inferno-models-pvc-old"]
+    assert sorted(cluster.contents) == ["content-inferno-cache-pvc-new", "content-inferno-models-pvc-new"]
+    assert cluster.data == {"snap-inferno-cache-pvc-new", "snap-inferno-models-pvc-new"}
+
+
+# --- imported ------------------------------------------------------------------------------------
+def index_entries(handles=("snap-a", "snap-b")):
+    return [{"name": logic.snapshot_name(pvc, "b1"), "pvc": pvc, "handle": handle, "driver": "hostpath.csi.k8s.io",
+             "snapshot_class": "csi-snap", "source_claim": {"storageClassName": "standard", "volumeMode": "Filesystem"}}
+            for pvc, handle in zip(CLAIMS, handles)]
+
+
+def test_import_brings_the_snapshots_back_by_handle_and_makes_the_namespace(run, cluster):
+    cluster.namespaces.discard("ns")
+    result = run(state="imported", backup_id="b1", snapshots=index_entries(), create_namespace=True)
+    kinds = [body.get("kind", "Namespace") for body in cluster.created]
+    assert kinds == ["VolumeSnapshotContent", "VolumeSnapshotContent", "Namespace", "VolumeSnapshot", "VolumeSnapshot"]
+    content = cluster.created[0]
+    assert content["spec"] == {"deletionPolicy": "Retain", "driver": "hostpath.csi.k8s.io",
+                               "source": {"snapshotHandle": "snap-a"}, "sourceVolumeMode": "Filesystem",
+                               "volumeSnapshotClassName": "csi-snap",
+                               "volumeSnapshotRef": {"name": "inferno-cache-pvc-b1", "namespace": "ns"}}
+    assert cluster.created[3]["spec"] == {"source": {"volumeSnapshotContentName": "inferno-ns-inferno-cache-pvc-b1"}}
+    assert [(item["name"], item["readyToUse"], item["handle"]) for item in result["snapshots"]] == [
+        ("inferno-cache-pvc-b1", True, "snap-a"), ("inferno-models-pvc-b1", True, "snap-b")]
+    assert "ns" in cluster.namespaces
+    assert run(state="imported", backup_id="b1", snapshots=index_entries())["changed"] is False
+
+
+def test_an_unknown_handle_fails_and_leaves_nothing_behind(failure, cluster):
+    cluster.unknown_handles = {"snap-b"}
+    cluster.namespaces.discard("ns")
+    message = failure(state="imported", backup_id="b1", snapshots=index_entries(), create_namespace=True)
+    assert message.startswith("The storage does not have every snapshot of backup b1 (handle snap-b: can not find "
+                              "snapshot for snapshotID snap-b).")
+    assert message.endswith("Nothing was changed.")
+    assert cluster.contents == {} and cluster.snapshots == {} and "ns" not in cluster.namespaces
+
+
+def test_an_index_without_handles_is_refused_before_anything(failure, cluster):
+    entries = index_entries()
+    del entries[0]["handle"]
+    message = failure(state="imported", backup_id="b1", snapshots=entries)
+    assert "snapshot inferno-cache-pvc-b1 in the index has no handle" in message
+    assert cluster.created == []
