@@ -5,9 +5,9 @@
 # .../ansible_collections/<namespace>/<name>, so this script copies the files
 # git knows about (tracked, plus untracked ones that .gitignore does not hide,
 # so it also works before a commit) to build/ansible_collections/inferno/ops
-# and runs the tests there. kubernetes.core, which our modules import and whose
-# doc fragments they extend, is copied next to it from the installed `ansible`
-# package.
+# and runs the tests there. kubernetes.core and amazon.aws, which our modules
+# import and whose doc fragments they extend, are copied next to it from the
+# installed `ansible` package.
 #
 # It uses the ansible-test, ansible-galaxy and python found first on PATH (the
 # project .venv once scripts/setup.sh has made it) and runs with --local, so no
@@ -67,20 +67,22 @@ mkdir -p "$collection_dir"
 # reach this repository's, where build/ is ignored, and find no files at all.
 git init --quiet "$collection_dir"
 
-# Take kubernetes.core from the first collections path that has it, as
-# ansible-playbook would.
-collections_path=$(
-    ansible-galaxy collection list kubernetes.core --format json 2>/dev/null \
-        | python -c 'import json, sys; print(next(iter(json.load(sys.stdin))))' 2>/dev/null
-) || collections_path=""
-kubernetes_core_dir="$collections_path/kubernetes/core"
-if [[ ! -f "$kubernetes_core_dir/MANIFEST.json" ]]; then
-    echo "sanity.sh: kubernetes.core is not installed; run scripts/setup.sh" >&2
-    exit 1
-fi
-echo "sanity.sh: using kubernetes.core from $kubernetes_core_dir"
-mkdir -p "$build_root/kubernetes"
-cp -R "$kubernetes_core_dir" "$build_root/kubernetes/core"
+# Take the collections we depend on (kubernetes.core, amazon.aws) from the first
+# collections path that has each, as ansible-playbook would.
+for dependency in kubernetes.core amazon.aws; do
+    collections_path=$(
+        ansible-galaxy collection list "$dependency" --format json 2>/dev/null \
+            | python -c 'import json, sys; print(next(iter(json.load(sys.stdin))))' 2>/dev/null
+    ) || collections_path=""
+    dependency_dir="$collections_path/${dependency/.//}"
+    if [[ ! -f "$dependency_dir/MANIFEST.json" ]]; then
+        echo "sanity.sh: $dependency is not installed; run scripts/setup.sh" >&2
+        exit 1
+    fi
+    echo "sanity.sh: using $dependency from $dependency_dir"
+    mkdir -p "$build_root/${dependency%%.*}"
+    cp -R "$dependency_dir" "$build_root/${dependency/.//}"
+done
 
 # Every sanity test that needs Python packages runs in a virtual environment
 # that ansible-test makes under ~/.ansible/test/venv, bootstrapped with a

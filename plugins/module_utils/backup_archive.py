@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, inferno.ops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A backup folder as one archive and a SHA-256 manifest, for inferno.ops.s3_backup.
+
+Pure logic and local files only, unit-tested directly; the module does the S3 calls.
+
+In S3, backup ``<id>`` of a location ``s3://<bucket>/<prefix>`` is two objects::
+
+    <prefix>/<id>/backup.tar       the backup folder (config export, snapshots.yaml), uncompressed tar
+    <prefix>/<id>/manifest.json    the archive's SHA-256 and size, and a SHA-256 per file
+
+The manifest is written last: a backup without one is incomplete (an upload stopped part-way)
+and is never restored. A download checks the archive against the manifest, and every file
+against it, before anything is written where the restore reads.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+
+ARCHIVE_NAME = "backup.tar"
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+CHUNK = 1024 * 1024
+BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class ArchiveError(Exception):
+    """A backup archive or manifest that must not be used; the message says why."""
+
+
+def parse_location(location):
+    """(bucket, prefix without slashes at either end) of ``s3://bucket[/prefix]``; ValueError says why not."""
+    match = re.match(r"^s3://([^/]+)/?(.*)$", location or "")
+    if not match:
+        raise ValueError("location {0!r} must look like s3://<bucket>/<prefix>".format(location))
+    bucket, prefix = match.group(1), match.group(2).strip("/")
+    if not BUCKET_PATTERN.match(bucket):
+        raise ValueError("bucket {0!r} in location {1!r} is not a valid S3 bucket name (3-63 lowercase letters, "
+                         "digits, '.' or '-')".format(bucket, location))
+    return bucket, prefix
+
+
+def key(prefix, backup_id, name):
+    return "/".join(part for part in (prefix, backup_id, name) if part)
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def folder_files(folder):
+    """Every regular file under ``folder``, as sorted paths relative to it (with '/')."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                found.append(os.path.relpath(path, folder).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def folder_digests(folder):
+    return dict((relative, sha256_file(os.path.join(folder, relative))) for relative in folder_files(folder))
+
+
+def write_archive(folder, archive_path):
+    """Write ``folder``'s files into an uncompressed tar at ``archive_path``; returns the per-file digests.
+
+    Entries are in sorted order with fixed owners and times, so the same files give the same archive.
+    """
+    digests = {}
+    with tarfile.open(archive_path, "w", format=tarfile.PAX_FORMAT) as archive:
+        for relative in folder_files(folder):
+            path = os.path.join(folder, relative)
+            info = tarfile.TarInfo(relative)
+            info.size = os.path.getsize(path)
+            info.mode = os.stat(path).st_mode & 0o777
+            info.mtime = 0
+            with open(path, "rb") as handle:
+                archive.addfile(info, handle)
+            digests[relative] = sha256_file(path)
+    return digests
+
+
+def manifest(backup_id, archive_path, digests, uploaded_at):
+    return {
+        "format": MANIFEST_FORMAT,
+        "backup_id": backup_id,
+        "uploaded_at": uploaded_at,
+        "archive": {"name": ARCHIVE_NAME, "sha256": sha256_file(archive_path), "size": os.path.getsize(archive_path)},
+        "files": dict((name, digests[name]) for name in sorted(digests)),
+    }
+
+
+def manifest_bytes(document):
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def read_manifest(data, where):
+    """The manifest document from its bytes; ArchiveError when it is not one of ours."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except ValueError:
+        raise ArchiveError("{0} is not valid JSON: it was changed or damaged after upload".format(where))
+    if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT or not isinstance(
+            document.get("files"), dict) or not (document.get("archive") or {}).get("sha256"):
+        raise ArchiveError("{0} is not an inferno.ops backup manifest (format {1})".format(where, MANIFEST_FORMAT))
+    return document
+
+
+def same_files(document, digests):
+    """Whether an uploaded backup holds exactly these files (the upload can be skipped)."""
+    return bool(document) and document.get("files") == digests
+
+
+def extract_verified(archive_path, document, destination, where):
+    """Check the archive and each of its files against the manifest, then put the files at ``destination``.
+
+    Nothing is written to ``destination`` unless every check passes: the files are unpacked into a
+    temporary folder beside it, checked, and then moved into place.
+    """
+    expected = document["archive"]["sha256"]
+    actual = sha256_file(archive_path)
+    if actual != expected:
+        raise ArchiveError("the archive {0} has SHA-256 {1}, but its manifest says {2}: it was changed or damaged "
+                           "after upload".format(where, actual, expected))
+    parent = os.path.dirname(os.path.abspath(destination))
+    if not os.path.isdir(parent):
+        os.makedirs(parent)
+    staging = tempfile.mkdtemp(prefix=".incoming-", dir=parent)
+    try:
+        with tarfile.open(archive_path, "r:") as archive:
+            members = archive.getmembers()
+            names = [member.name for member in members]
+            unexpected = sorted(set(names) - set(document["files"]))
+            missing = sorted(set(document["files"]) - set(names))
+            if unexpected or missing:
+                raise ArchiveError("the archive {0} does not hold the files its manifest lists (not listed: {1}; "
+                                   "missing: {2})".format(where, ", ".join(unexpected) or "none",
+                                                          ", ".join(missing) or "none"))
+            for member in members:
+                _extract_one(archive, member, staging)
+        for name, digest in sorted(document["files"].items()):
+            actual = sha256_file(os.path.join(staging, name))
+            if actual != digest:
+                raise ArchiveError("{0} in {1} has SHA-256 {2}, but the manifest says {3}".format(
+                    name, where, actual, digest))
+        if os.path.isdir(destination):
+            shutil.rmtree(destination)
+        os.rename(staging, destination)
+    finally:
+        if os.path.isdir(staging):
+            shutil.rmtree(staging)
+
+
+def _extract_one(archive, member, staging):
+    """One regular file, kept inside ``staging`` (no links, devices, absolute paths or '..')."""
+    target = os.path.normpath(os.path.join(staging, member.name))
+    if not member.isfile() or os.path.isabs(member.name) or not target.startswith(staging + os.sep):
+        raise ArchiveError("the archive holds {0!r}, which is not a plain file inside the backup".format(member.name))
+    if not os.path.isdir(os.path.dirname(target)):
+        os.makedirs(os.path.dirname(target))
+    source = archive.extractfile(member)
+    with open(target, "wb") as handle:
+        shutil.copyfileobj(source, handle, CHUNK)
+    # Files only their owner could read (secrets exported with their values) stay that way.
+    os.chmod(target, 0o600 if member.mode & 0o077 == 0 else 0o644)
+
+
+def backup_ids(common_prefixes, prefix):
+    """The backup ids under ``prefix``, from a delimiter listing's CommonPrefixes."""
+    start = len(prefix) + 1 if prefix else 0
+    return sorted(entry["Prefix"][start:].rstrip("/") for entry in common_prefixes or [])
+
+
+def describe(document):
+    return {
+        "backup_id": document.get("backup_id"),
+        "uploaded_at": document.get("uploaded_at"),
+        "size": (document.get("archive") or {}).get("size"),
+        "files": len(document.get("files") or {}),
+        "complete": True,
+    }
+
+
+def line(entry):
+    """'<id>  uploaded <time>  <files> files, <size> bytes', or why the backup is incomplete."""
+    if not entry["complete"]:
+        return "{0}  incomplete: its upload never finished (no manifest), so it is never restored".format(
+            entry["backup_id"])
+    return "{0}  uploaded {1}  {2} files, {3} bytes".format(
+        entry["backup_id"], entry["uploaded_at"], entry["files"], entry["size"])
