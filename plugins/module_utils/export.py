@@ -17,6 +17,8 @@ try:
     import yaml
 
     HAS_YAML = True
+    # libyaml's emitter, where PyYAML was built with it, writes the same text about five times faster.
+    SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 except ImportError:  # reported by the module
     HAS_YAML = False
 
@@ -77,7 +79,7 @@ def redact_manifest(manifest):
 
 
 def to_yaml(data):
-    return yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
+    return yaml.dump(data, Dumper=SafeDumper, default_flow_style=False, sort_keys=True)
 
 
 def sha256_text(text):

@@ -145,6 +145,7 @@ elapsed_seconds:
 """
 
 import datetime
+import json
 import os
 import shutil
 import sys
@@ -186,20 +187,20 @@ class Exporter(object):
 
     # --- reading -----------------------------------------------------------------
     def listed(self, lister, kind):
+        """The objects as the API serves them (plain JSON, not the client's models: a third of the time)."""
         selector = ",".join(self.params["label_selectors"] or ["app.kubernetes.io/instance={0}".format(self.release)])
-        items, token = [], None
+        objects, token = [], None
         while True:
-            page = lister(self.namespace, label_selector=selector, limit=PAGE, _continue=token)
+            response = lister(self.namespace, label_selector=selector, limit=PAGE, _continue=token,
+                              _preload_content=False)
+            page = json.loads(response.data)
             self.list_calls += 1
-            items.extend(page.items)
-            token = page.metadata._continue
+            for obj in page.get("items") or []:
+                obj["apiVersion"], obj["kind"] = "v1", kind
+                objects.append(export.clean_object(obj))
+            token = (page.get("metadata") or {}).get("continue")
             if not token:
                 break
-        objects = []
-        for item in items:
-            obj = self.api.sanitize_for_serialization(item)
-            obj["apiVersion"], obj["kind"] = "v1", kind
-            objects.append(export.clean_object(obj))
         return sorted(objects, key=lambda obj: obj["metadata"]["name"])
 
     # --- building the files ---------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import types
 
 import pytest
 import yaml
@@ -50,6 +51,11 @@ def metadata(name, **labels):
                                annotations={"meta.helm.sh/release-name": "inferno"})
 
 
+def served(page):
+    """The raw response the module reads (it asks for _preload_content=False): the page as JSON."""
+    return types.SimpleNamespace(data=json.dumps(client.ApiClient().sanitize_for_serialization(page)).encode())
+
+
 class Cluster:
     """The API's list calls and helm's answers, recording what was asked."""
 
@@ -73,11 +79,11 @@ class Cluster:
 
     def list_config_maps(self, namespace, **kwargs):
         self.list_calls.append(("configmaps", namespace, kwargs))
-        return self.config_map_pages[0 if kwargs.get("_continue") is None else 1]
+        return served(self.config_map_pages[0 if kwargs.get("_continue") is None else 1])
 
     def list_secrets(self, namespace, **kwargs):
         self.list_calls.append(("secrets", namespace, kwargs))
-        return self.secrets
+        return served(self.secrets)
 
     def run_helm_command(self, command, fails_on_error=True, data=None):
         self.helm_calls.append(list(command))
@@ -155,10 +161,11 @@ def test_helm_reads_history_then_values_and_manifest_of_the_current_and_previous
 ])
 def test_the_api_is_listed_by_label_page_by_page(run, cluster, tmp_path, label_selectors, selector):
     result = run(tmp_path / "export", label_selectors=label_selectors)
+    asked = {"label_selector": selector, "limit": config_export.PAGE, "_preload_content": False}
     assert cluster.list_calls == [
-        ("configmaps", NAMESPACE, {"label_selector": selector, "limit": config_export.PAGE, "_continue": None}),
-        ("configmaps", NAMESPACE, {"label_selector": selector, "limit": config_export.PAGE, "_continue": "page-2"}),
-        ("secrets", NAMESPACE, {"label_selector": selector, "limit": config_export.PAGE, "_continue": None}),
+        ("configmaps", NAMESPACE, {**asked, "_continue": None}),
+        ("configmaps", NAMESPACE, {**asked, "_continue": "page-2"}),
+        ("secrets", NAMESPACE, {**asked, "_continue": None}),
     ]
     assert result["api_list_calls"] == 3
 
