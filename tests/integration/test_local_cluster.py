@@ -76,7 +76,7 @@ def test_claim_binds_through_the_real_binder(local_cluster, namespace):
     # csi-provisioner made it: a directory of the host-path driver on the real node.
     assert volume.spec.csi.driver == csi_build.DRIVER_NAME
     assert volume.metadata.annotations["pv.kubernetes.io/provisioned-by"] == csi_build.DRIVER_NAME
-    assert (local_cluster.control_plane.layout.root / "node" / "csi-volumes" / volume.spec.csi.volume_handle).is_dir()
+    assert (local_cluster.control_plane.csi_layout().volumes / volume.spec.csi.volume_handle).is_dir()
     assert volume.status.phase == "Bound"
     assert volume.spec.claim_ref.uid == claim.metadata.uid
     assert volume.spec.capacity["storage"] == "5Gi"
@@ -207,7 +207,7 @@ def test_deleting_a_claim_deletes_its_volume_and_a_snapshot_its_content(local_cl
                what="VolumeSnapshotContent deleted with its snapshot")
     assert not archive.exists()  # DeleteSnapshot reached the driver
 
-    folder = local_cluster.control_plane.layout.root / "node" / "csi-volumes" / claim_handle(local_cluster, claim)
+    folder = local_cluster.control_plane.csi_layout().volumes / claim_handle(local_cluster, claim)
     core.delete_namespaced_persistent_volume_claim("scratch", namespace)
     eventually(deleted(core.read_persistent_volume, claim.spec.volume_name), what="released volume deleted")
     assert not folder.exists()  # DeleteVolume reached the driver

@@ -141,7 +141,7 @@ def test_inferno_writes_its_own_files_to_the_volume_behind_the_claim(local_clust
     claim = core.read_namespaced_persistent_volume_claim("inferno-queue-pvc", dev_release.namespace)
     volume = core.read_persistent_volume(claim.spec.volume_name)
     assert volume.spec.csi.driver == csi_build.DRIVER_NAME  # the real CSI driver's volume: a directory
-    folder = local_cluster.control_plane.layout.root / "node" / "csi-volumes" / volume.spec.csi.volume_handle
+    folder = local_cluster.control_plane.csi_layout().volumes / volume.spec.csi.volume_handle
     # The claim is mounted at ~/.inferno: Inferno makes its logs, download and backup folders there.
     made = eventually(lambda: {p.name for p in folder.iterdir()} >= {"logs", "downloads", "backups"} and
                       sorted(p.name for p in folder.iterdir()), what=f"Inferno's folders in {folder}")

@@ -186,7 +186,7 @@ class LocalCluster:
         check_prerequisites(self.real_node)
         if self.real_node:
             check_host_free(self.layout.root)
-            problem = self._csi_layout().socket_problem()
+            problem = self.csi_layout().socket_problem()
             if problem:
                 raise ClusterError(problem)
         with exclusive(self.layout):
@@ -257,7 +257,7 @@ class LocalCluster:
         server = f"https://127.0.0.1:{api_port}"
         certs = pki.create(layout.pki, server, SERVICE_IP, (NODE_NAME, node_ip) if node else None)
         record = {"server": server, "version": build.KUBERNETES_VERSION, "real_node": NODE_NAME if node else None,
-                  "snapshot_store": str(self._csi_layout().snapshots) if node else None,
+                  "snapshot_store": str(self.csi_layout().snapshots) if node else None,
                   "snapshot_store_shared": self.snapshot_store is not None}
 
         def remember(component: Component) -> Component:
@@ -343,7 +343,7 @@ class LocalCluster:
 
         self._install_addons(paths, csi.objects() if node else simulated_storage_objects())
         if node:
-            csi_layout = self._csi_layout()
+            csi_layout = self.csi_layout()
             driver = remember(csi.start_driver(csi_paths, csi_layout, NODE_NAME, layout.logs))
             sidecars = csi.start_sidecars(csi_paths, csi_layout, certs.kubeconfigs, layout.logs, remember)
         stages = [stage for stage in sorted(STAGES_DIR.glob("*.yaml"))
@@ -381,7 +381,8 @@ class LocalCluster:
             if not is_alive(component.pid):
                 raise ClusterError(f"{component.name} exited; see {component.log}")
 
-    def _csi_layout(self) -> csi.CsiLayout:
+    def csi_layout(self) -> csi.CsiLayout:
+        """Where the CSI driver keeps volumes, snapshots and its sockets for this cluster."""
         node_layout = RealNode(self.layout.root, self.layout.logs).layout
         return csi.CsiLayout(self.layout.root, node_layout.root, node_layout.kubelet_root, RUN_DIR,
                              self.snapshot_store)

@@ -95,7 +95,7 @@ class Api:  # pylint: disable=too-few-public-methods  # the clients of one clust
         bound = poll(lambda: (c := self.core.read_namespaced_persistent_volume_claim(claim, NAMESPACE)).status.phase
                      == "Bound" and c, f"claim {claim} Bound")
         handle = self.core.read_persistent_volume(bound.spec.volume_name).spec.csi.volume_handle
-        return cluster._csi_layout().volumes / handle  # pylint: disable=protected-access
+        return cluster.csi_layout().volumes / handle
 
 
 def sha256(path: Path) -> str:
@@ -147,7 +147,7 @@ def test_a_second_cluster_restores_the_first_ones_snapshot_from_a_shared_store(r
         assert restored["status"]["restoreSize"] in ("8Mi", str(8 << 20))
         api.create_claim("restored", {"apiGroup": GROUP, "kind": "VolumeSnapshot", "name": "restored"})
         volume_b = api.volume_dir(b, "restored")
-        assert volume_b.parent == b._csi_layout().volumes  # pylint: disable=protected-access
+        assert volume_b.parent == b.csi_layout().volumes
         assert sha256(volume_b / "payload.bin") == digest
 
         # A handle the store does not have: csi-snapshotter's ListSnapshots finds nothing.
