@@ -16,8 +16,15 @@ another local cluster with a real node (a test session) runs.
   `cp -a` followed by `sync`, since the driver syncs its archive). The driver's own copy
   time comes from its log (each call's `took=`); the rest of the playbook's wall time is
   orchestration. The restored bytes are checked with SHA-256.
-- Export: inferno.ops.config_export of a release with --configmaps extra ConfigMaps.
-  Goal: <= 5 s; the number of Kubernetes list requests is reported.
+- Export: inferno.ops.config_export of a release with --configmaps extra ConfigMaps (10,000),
+  to disk, then inferno.ops.s3_backup of that folder to a local S3 server (SeaweedFS,
+  tools/s3_server). Goal: <= 5 s to disk; the number of Kubernetes list requests and each
+  module's peak memory (its process's maximum RSS, the module run alone) are reported.
+- Recovery (issue 13): the --data-mib release is backed up to S3, its namespace deleted and
+  the controller's copy removed, then restore.yml with inferno_restore_target_namespace
+  brings it back; timed from the restore's start to Inferno Ready, bytes checked with
+  SHA-256. Goal: <= 60 s. Then the cluster is taken down and a second one, whose CSI driver
+  shares the first one's snapshot store, gets the release back the same way.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kubernetes import client, config, watch
@@ -41,10 +49,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from urllib3.exceptions import ProtocolError
 
 from tools.local_cluster.cluster import LocalCluster
-from tools.local_cluster.node import NodeLayout
+from tools.s3_server.server import S3Server
 from tools.task_playbook import write_task_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
+BUCKET = "inferno-bench"
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
@@ -121,7 +130,7 @@ class SnapshotWatch:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pvcs", default="1,10,50", help="claim counts to snapshot (default 1,10,50)")
-    parser.add_argument("--configmaps", type=int, default=1000, help="extra ConfigMaps to export (default 1000)")
+    parser.add_argument("--configmaps", type=int, default=10000, help="extra ConfigMaps to export (default 10000)")
     parser.add_argument("--data-mib", type=int, default=1024, help="claim data to back up and restore (default 1024)")
     args = parser.parse_args()
     counts = [int(value) for value in args.pvcs.split(",")]
@@ -129,10 +138,15 @@ def main() -> int:
     env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_CONFIG"}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     root = Path(tempfile.mkdtemp(prefix="inferno-bench-backup-"))
-    cluster = LocalCluster(root / "cluster", real_node=True)  # the real snapshot machinery
-    figures: dict = {"snapshots": {}, "data": {}, "export": {}}
+    # The real snapshot machinery, with a snapshot store a second cluster can take over.
+    cluster = LocalCluster(root / "cluster", real_node=True, snapshot_store=root / "store")
+    second = LocalCluster(root / "second", real_node=True, snapshot_store=root / "store")
+    s3 = S3Server(root / "s3")
+    figures: dict = {"snapshots": {}, "data": {}, "export": {}, "recovery": {}}
     try:
         kubeconfig = cluster.up()["kubeconfig"]
+        s3.start()
+        s3.create_bucket(BUCKET)
         env["KUBECONFIG"] = kubeconfig
         api = config.new_client_from_config(config_file=kubeconfig)
         core = client.CoreV1Api(api)
@@ -154,25 +168,17 @@ def main() -> int:
                   f"{ready:.1f} s (module), {figures['snapshots'][count]['cluster_seconds']:.2f} s (cluster), "
                   f"playbook {wall:.1f} s", file=sys.stderr)
 
-        figures["data"] = data_round(cluster, core, env, root, args.data_mib)
-
-        installed = subprocess_run([str(VENV_BIN / "helm"), "install", "exported", "files/helm/inferno", "-n", namespace,
-                                    "-f", "files/helm/inferno/values-dev.yaml"], env)
-        if installed.returncode != 0:
-            sys.exit(installed.stdout)
-        for index in range(args.configmaps):
-            core.create_namespaced_config_map(namespace, {
-                "metadata": {"name": f"extra-{index:04d}", "labels": {"app.kubernetes.io/instance": "exported"}},
-                "data": {"key": f"value {index}", "text": "x" * 200}})
-        for attempt in ("first", "rerun"):
-            task = {"inferno.ops.config_export": {**connection, "release_name": "exported",
-                                                  "dest": str(root / "export")}}
-            wall, result = play(task, env, root)
-            figures["export"][attempt] = {"module_seconds": result["elapsed_seconds"], "playbook_seconds": round(wall, 2),
-                                          "api_list_calls": result["api_list_calls"], "changed": result["changed"],
-                                          "configmaps": result["counts"]["configmaps"]}
+        figures["data"], written = data_round(cluster, core, env, root, args.data_mib)
+        figures["export"] = export_round(core, env, root, namespace, kubeconfig, s3, args.configmaps)
+        figures["recovery"]["namespace"] = recovery_round(cluster, {**env, **s3_vars(s3)}, root, written, backup=True)
+        cluster.down()
+        env["KUBECONFIG"] = second.up()["kubeconfig"]
+        figures["recovery"]["second_cluster"] = recovery_round(second, {**env, **s3_vars(s3)}, root, written,
+                                                               backup=False)
     finally:
         cluster.down()
+        second.down()
+        s3.stop()
         shutil.rmtree(root, ignore_errors=True)
 
     one, most = figures["snapshots"][counts[0]], figures["snapshots"][counts[-1]]
@@ -196,10 +202,19 @@ def main() -> int:
               f"{row['driver_seconds']:11.2f}  {row['orchestration_seconds']:13.1f}  {row['cp_seconds']:6.2f}  "
               f"{row['cp_sync_seconds']:12.2f}")
     print(f"restored bytes identical (SHA-256): {data['identical']}")
-    for attempt, row in figures["export"].items():
+    for attempt in ("first", "rerun"):
+        row = figures["export"][attempt]
         mark = "PASS" if row["module_seconds"] <= 5 else "MISS"
         print(f"export {attempt}: {row['configmaps']} ConfigMaps in {row['module_seconds']:.2f} s (goal <= 5 s) {mark}, "
-              f"{row['api_list_calls']} list calls, changed={row['changed']}, playbook {row['playbook_seconds']:.1f} s")
+              f"{row['api_list_calls']} list calls, changed={row['changed']}, peak memory {row['peak_mib']:.0f} MiB")
+    row = figures["export"]["s3"]
+    print(f"export to S3: {row['files']} files, {row['size'] / 1024**2:.1f} MiB tar, upload {row['seconds']:.2f} s "
+          f"(module {row['module_seconds']:.2f} s), peak memory {row['peak_mib']:.0f} MiB")
+    for where, row in figures["recovery"].items():
+        mark = "PASS" if row["ready_seconds"] <= 60 else "MISS"
+        print(f"recovery ({where.replace('_', ' ')}) with {data['mib']} MiB: Inferno Ready {row['ready_seconds']:.1f} s "
+              f"after the restore started (goal <= 60 s) {mark}; restore.yml {row['playbook_seconds']:.1f} s, "
+              f"driver copy {row['driver_seconds']:.2f} s; bytes identical: {row['identical']}")
     print(json.dumps({"ratio_50_vs_1": round(ratio, 2), "cluster_ratio_50_vs_1": round(cluster_ratio, 2), **figures}))
     return 0
 
@@ -296,11 +311,9 @@ def data_round(cluster: LocalCluster, core: client.CoreV1Api, env: dict, root: P
                                 "--create-namespace", "-f", "files/helm/inferno/values-dev.yaml", "--wait"], env)
     if installed.returncode != 0:
         sys.exit(installed.stdout)
-    volumes = NodeLayout(cluster.layout.root / "node").root / "csi-volumes"
 
     def models_folder() -> Path:
-        claim = core.read_namespaced_persistent_volume_claim("inferno-models-pvc", namespace)
-        return volumes / core.read_persistent_volume(claim.spec.volume_name).spec.csi.volume_handle
+        return claim_folder(cluster, core, namespace, "inferno-models-pvc")
 
     written = write_random_files(models_folder(), mib)
     log = cluster.layout.logs / "csi-hostpath.log"
@@ -323,7 +336,135 @@ def data_round(cluster: LocalCluster, core: client.CoreV1Api, env: dict, root: P
         print(f"{phase}: playbook {wall:.1f} s, driver {driver:.2f} s, cp -a {cp_seconds:.2f} s "
               f"({cp_sync_seconds:.2f} s with sync)", file=sys.stderr)
     figures["identical"] = sha256_files(models_folder()) == written
+    return figures, written
+
+
+def claim_folder(cluster: LocalCluster, core: client.CoreV1Api, namespace: str, claim: str) -> Path:
+    """The folder on the node that holds a claim's volume (the host-path CSI driver's)."""
+    volume = core.read_persistent_volume(core.read_namespaced_persistent_volume_claim(claim, namespace).spec.volume_name)
+    return cluster.csi_layout().volumes / volume.spec.csi.volume_handle
+
+
+def s3_vars(s3: S3Server) -> dict:
+    """The S3 location and endpoint for the playbooks, and the credentials as AWX passes them."""
+    return {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+            "INFERNO_BENCH_S3": json.dumps({"inferno_backups_location": f"s3://{BUCKET}/backups",
+                                            "inferno_backups_s3_endpoint_url": s3.endpoint_url,
+                                            "inferno_backups_s3_region": s3.region})}
+
+
+def recovery_round(cluster: LocalCluster, env: dict, root: Path, written: dict[str, str], backup: bool) -> dict:
+    """From the data round's release: (with `backup`) back it up to S3 and delete its namespace;
+    then restore it into a new namespace from S3 alone, timed until Inferno is Ready."""
+    env = {**env, "INFERNO_KUBECONFIG": env["KUBECONFIG"]}
+    core = client.CoreV1Api(config.new_client_from_config(config_file=env["KUBECONFIG"]))
+    # The dev inventory's local-cluster layer: the restored Inferno runs on the real node.
+    common = ["-i", "inventories/dev", "-e", "inferno_namespace=bench-data", "-e", f"inferno_backups_dir={root / 'backups'}",
+              "-e", env["INFERNO_BENCH_S3"]]
+    if backup:
+        run = subprocess_run([str(VENV_BIN / "ansible-playbook"), "playbooks/backup.yml", *common,
+                              "-e", "inferno_backup_id=dr"], env)
+        if run.returncode != 0:
+            sys.exit(f"backup.yml to S3 failed:\n{run.stdout[-4000:]}")
+        core.delete_namespace("bench-data")
+        wait_for(lambda: "bench-data" not in [item.metadata.name for item in core.list_namespace().items],
+                 "bench-data deleted", 300)
+    shutil.rmtree(root / "backups" / "dev" / "inferno" / "dr", ignore_errors=True)  # the controller's copy is gone
+    target = "bench-dr" if backup else "bench-dr2"
+    since = datetime.datetime.now()
+    started = time.monotonic()
+    run = subprocess_run([str(VENV_BIN / "ansible-playbook"), "playbooks/restore.yml", *common,
+                          "-e", "inferno_restore_backup_id=dr", "-e", f"inferno_restore_target_namespace={target}",
+                          "-e", "inferno_restore_wait_timeout=600"], env)
+    playbook = time.monotonic() - started
+    if run.returncode != 0:
+        sys.exit(f"restore.yml into {target} failed:\n{run.stdout[-4000:]}")
+    apps = client.AppsV1Api(core.api_client)
+    wait_for(lambda: apps.read_namespaced_deployment("inferno", target).status.ready_replicas == 1,
+             f"Inferno Ready in {target}", 600)
+    ready = time.monotonic() - started
+    identical = sha256_files(claim_folder(cluster, core, target, "inferno-models-pvc")) == written
+    driver = driver_busy_seconds(cluster.layout.logs / "csi-hostpath.log", "CreateVolume", since)
+    print(f"recovery into {target}: Ready after {ready:.1f} s (restore.yml {playbook:.1f} s), identical {identical}",
+          file=sys.stderr)
+    return {"ready_seconds": round(ready, 1), "playbook_seconds": round(playbook, 1), "driver_seconds": driver,
+            "identical": identical}
+
+
+def wait_for(check, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except client.ApiException:
+            pass
+        time.sleep(0.25)
+    sys.exit(f"{what}: not within {timeout:.0f} s")
+
+
+def export_round(core: client.CoreV1Api, env: dict, root: Path, namespace: str, kubeconfig: str, s3: S3Server,
+                 configmaps: int) -> dict:
+    """config_export of a release with `configmaps` extra ConfigMaps, twice, then s3_backup of the export."""
+    installed = subprocess_run([str(VENV_BIN / "helm"), "install", "exported", "files/helm/inferno", "-n", namespace,
+                                "-f", "files/helm/inferno/values-dev.yaml"], env)
+    if installed.returncode != 0:
+        sys.exit(installed.stdout)
+
+    def create(index: int) -> None:
+        core.create_namespaced_config_map(namespace, {
+            "metadata": {"name": f"extra-{index:05d}", "labels": {"app.kubernetes.io/instance": "exported"}},
+            "data": {"key": f"value {index}", "text": "x" * 200}})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(create, range(configmaps)))
+    figures: dict = {}
+    export = {"kubeconfig": kubeconfig, "release_namespace": namespace, "release_name": "exported",
+              "dest": str(root / "export")}
+    for attempt in ("first", "rerun"):
+        result, peak = module_alone("config_export", export, env)
+        figures[attempt] = {"module_seconds": result["elapsed_seconds"], "api_list_calls": result["api_list_calls"],
+                            "changed": result["changed"], "configmaps": result["counts"]["configmaps"], "peak_mib": peak}
+    upload = {"mode": "put", "location": f"s3://{BUCKET}/exports", "backup_id": "export", "path": str(root / "export"),
+              "endpoint_url": s3.endpoint_url, "region": s3.region}
+    s3_env = {**env, "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
+    started = time.monotonic()
+    result, peak = module_alone("s3_backup", upload, s3_env)
+    figures["s3"] = {"seconds": result["seconds"], "module_seconds": round(time.monotonic() - started, 2),
+                     "files": result["files"], "size": result["size"], "peak_mib": peak}
+    print(f"export: {json.dumps(figures)}", file=sys.stderr)
     return figures
+
+
+# Runs one module's main() in this process (argv[1] is its arguments file, as Ansible passes
+# it) and reports the process's peak RSS on stderr: VmHWM, the high-water mark of this
+# program's memory. (getrusage's ru_maxrss would not do: Linux carries the forking parent's
+# peak over an exec.)
+MODULE_RUNNER = """
+import os, re, runpy, sys
+try:
+    runpy.run_module(os.environ["INFERNO_BENCH_MODULE"], run_name="__main__")
+finally:
+    with open("/proc/self/status") as status:
+        sys.stderr.write("peak_rss_kib=%s\\n" % re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
+"""
+
+
+def module_alone(name: str, arguments: dict, env: dict) -> tuple[dict, float]:
+    """(the result, peak MiB) of a module run alone in a fresh Python process, as Ansible runs it."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump({"ANSIBLE_MODULE_ARGS": arguments}, handle)
+    search = [str(ROOT / "collections"), *(path for path in sys.path if path.endswith("site-packages"))]
+    done = subprocess.run([str(VENV_BIN / "python"), "-c", MODULE_RUNNER, handle.name], cwd=ROOT, capture_output=True,
+                          text=True, check=False, env={**env, "PYTHONPATH": os.pathsep.join(search),
+                                                       "INFERNO_BENCH_MODULE": f"ansible_collections.inferno.ops.plugins.modules.{name}"})
+    os.unlink(handle.name)
+    if not done.stdout.strip():
+        sys.exit(f"{name} printed no result:\n{done.stderr[-4000:]}")
+    result = json.loads(done.stdout)
+    if result.get("failed"):
+        sys.exit(f"{name} failed: {result.get('msg')}")
+    return result, int(re.search(r"peak_rss_kib=(\d+)", done.stderr).group(1)) / 1024
 
 
 if __name__ == "__main__":
