@@ -62,6 +62,15 @@ def deleted(read: Callable[..., object], *args: object) -> Callable[[], bool]:
     return check
 
 
+def delete_namespace(cluster: Cluster, namespace: str) -> None:
+    """Delete a test's namespace; one already gone is fine."""
+    try:
+        client.CoreV1Api(cluster.api).delete_namespace(namespace)
+    except client.ApiException as error:
+        if error.status != 404:
+            raise
+
+
 def forget_backups(cluster: Cluster, namespace: str) -> None:
     """Delete the retained snapshot contents (and their data) of backups taken in ``namespace``.
 

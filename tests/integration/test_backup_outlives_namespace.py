@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from kubernetes import client
 
-from .kube import eventually
+from .kube import delete_namespace, eventually
 from .playbooks import ansible_playbook, module_task
 from .test_volume_data import CLAIMS, WRITE, digests, inferno_ready, run_pod
 
@@ -130,11 +130,7 @@ def test_a_deleted_namespace_comes_back_from_s3_with_its_data(local_cluster, s3_
         assert {entry["handle"] for entry in index["entries"]} <= store_archives(local_cluster)
     finally:
         for namespace in (source, target):
-            try:
-                client.CoreV1Api(local_cluster.api).delete_namespace(namespace)
-            except client.ApiException as error:
-                if error.status != 404:
-                    raise
+            delete_namespace(local_cluster, namespace)
         eventually(lambda: not namespace_exists(local_cluster, target), timeout=180, what=f"{target} deleted")
     # Pruning the target's backup too leaves no content behind that was not there before.
     _run, result = module_task("inferno.ops.pvc_snapshot", {

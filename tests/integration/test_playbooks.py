@@ -13,7 +13,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from .kube import forget_backups
+from .kube import delete_namespace, forget_backups
 from .playbooks import (HELM4, KNOWN_SECRET, ON_SIMULATED_NODES, REPO, VENV_BIN, ansible_playbook, deployed_manifest,
                         extra_vars, history)
 
@@ -233,8 +233,4 @@ def test_secrets_from_ansible_vault_reach_the_release_and_no_output(local_cluste
         secret = client.CoreV1Api(local_cluster.api).read_namespaced_secret("inferno-secrets", namespace)
         assert base64.b64decode(secret.data["OAUTH2_CLIENT_SECRET"]).decode() == vault_secret
     finally:
-        try:
-            client.CoreV1Api(local_cluster.api).delete_namespace(namespace)
-        except client.ApiException as error:
-            if error.status != 404:
-                raise
+        delete_namespace(local_cluster, namespace)

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from .kube import delete_namespace, eventually
 from .playbooks import ansible_playbook, extra_vars, kubeconfig_with_context
 
 
@@ -22,6 +23,15 @@ def unreachable_kubeconfig(cluster, tmp_path):
     config = yaml.safe_load(cluster.kubeconfig.read_text())
     config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9"
     path = tmp_path / "unreachable.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def expired_token_kubeconfig(cluster, tmp_path):
+    """A kubeconfig whose user is a bearer token the API server does not accept (as an expired one)."""
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"][0]["user"] = {"token": "expired.token.value"}
+    path = tmp_path / "expired.kubeconfig"
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -41,11 +51,15 @@ CASES = [
     ("missing-kubeconfig", {"INFERNO_KUBECONFIG": "/nonexistent/admin.kubeconfig"},
      "The kubeconfig /nonexistent/admin.kubeconfig for host local-cluster does not exist"),
     ("unreachable-cluster", {"INFERNO_KUBECONFIG": unreachable_kubeconfig},
-     "Cannot reach the Kubernetes API of local-cluster"),
+     "server https://127.0.0.1:9): connection refused at 127.0.0.1:9. Check that the cluster is up"),
+    ("expired-token", {"INFERNO_KUBECONFIG": expired_token_kubeconfig},
+     "The Kubernetes API refused the credentials while reading what the cluster offers (401 Unauthorized): the token or "
+     "client certificate has expired or is not valid. Get fresh credentials"),
     ("missing-storage-class", values(persistence={"storageClass": "fast-ssd"}),
      "StorageClass fast-ssd does not exist on local-cluster (it has: local-path, standard)"),
-    ("service-monitor-without-crd", values(monitoring={"enabled": True, "serviceMonitor": {"enabled": True}}),
-     "monitoring.coreos.com/v1 is not served by local-cluster, but monitoring.serviceMonitor.enabled is true"),
+    ("service-monitor-forced-without-crd",
+     values(monitoring={"enabled": True, "serviceMonitor": {"enabled": True, "forceRender": True}}),
+     'no matches for kind "ServiceMonitor" in version "monitoring.coreos.com/v1"'),  # helm's words, in the render
     ("vpa-without-crd", values(vpa={"enabled": True}),
      "autoscaling.k8s.io/v1 is not served by local-cluster, but vpa.enabled is true"),
     ("schema-rejects-type", extra_vars(inferno_set_values=["replicaCount=three"]),
@@ -107,20 +121,21 @@ def test_prod_inventory_deploys_through_its_context_and_backs_up_before_upgradin
     kubeconfig = kubeconfig_with_context(local_cluster.kubeconfig, "inferno-prod", tmp_path / "prod.kubeconfig")
     namespace = "prod-inventory"
     common = ["-i", "inventories/prod", "-e", f"inferno_namespace={namespace}", "-e", f"inferno_backup_root={tmp_path}"]
-    # No Prometheus Operator here: without this, preflight refuses prod's ServiceMonitor.
-    no_service_monitor = {"monitoring": {"serviceMonitor": {"enabled": False}}}
-    run = ansible_playbook("deploy.yml", *common, *values(**no_service_monitor), kubeconfig=kubeconfig)
+    # No Prometheus Operator here: prod's ServiceMonitor is left out, and the run says so.
+    run = ansible_playbook("deploy.yml", *common, kubeconfig=kubeconfig)
     assert run.returncode == 0, run.output
+    assert ("No ServiceMonitor will be made on prod-cluster: monitoring.serviceMonitor.enabled is true, but the "
+            "cluster does not serve monitoring.coreos.com/v1") in " ".join(run.output.split()), run.output
     assert backup_sets(local_cluster, namespace) == {}  # a first install has nothing to back up
     apps = client.AppsV1Api(local_cluster.api)
     assert apps.read_namespaced_deployment("inferno", namespace).status.ready_replicas == 3
     labels = client.CoreV1Api(local_cluster.api).read_namespace(namespace).metadata.labels
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    rerun = ansible_playbook("deploy.yml", *common, *values(**no_service_monitor), kubeconfig=kubeconfig)
+    rerun = ansible_playbook("deploy.yml", *common, kubeconfig=kubeconfig)
     assert rerun.changed() == 0, rerun.output
     assert backup_sets(local_cluster, namespace) == {}  # nothing to upgrade, so nothing backed up
 
-    upgrade_values = values(**no_service_monitor, podAnnotations={"rollout": "2"})
+    upgrade_values = values(podAnnotations={"rollout": "2"})
     preview = ansible_playbook("deploy.yml", *common, *upgrade_values, "--check", kubeconfig=kubeconfig)
     assert preview.returncode == 0, preview.output
     assert re.search(r"Backup pre-upgrade-r1-\d{14} of inferno \(revision 1\) would snapshot", preview.output), preview.output
@@ -142,7 +157,7 @@ def test_prod_inventory_deploys_through_its_context_and_backs_up_before_upgradin
     assert upgrade.output.index(f"Snapshot every claim at once, backup {backup_id}") < upgrade.output.index(
         "Install or upgrade the release to revision 2")
 
-    unguarded = ansible_playbook("deploy.yml", *common, *values(**no_service_monitor, podAnnotations={"rollout": "3"}),
+    unguarded = ansible_playbook("deploy.yml", *common, *values(podAnnotations={"rollout": "3"}),
                                  "-e", "inferno_backup_before_upgrade=false", kubeconfig=kubeconfig)
     assert unguarded.returncode == 0, unguarded.output
     assert "Install or upgrade the release to revision 3" in unguarded.output
@@ -158,3 +173,38 @@ def backup_sets(cluster, namespace) -> dict[str, list[dict]]:
     for item in items:
         sets.setdefault(item["metadata"]["labels"]["inferno.ops/backup-id"], []).append(item)
     return sets
+
+
+# The Prometheus Operator's API, as its CRD defines it (the schema left open): what the chart
+# checks for, and what the API server then accepts a ServiceMonitor through.
+SERVICE_MONITOR_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+    "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+             "names": {"kind": "ServiceMonitor", "listKind": "ServiceMonitorList", "plural": "servicemonitors",
+                       "singular": "servicemonitor"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                 "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+}
+
+
+def test_prod_makes_its_service_monitor_where_the_operator_s_api_is_served(local_cluster, tmp_path):
+    extensions = client.ApiextensionsV1Api(local_cluster.api)
+    custom = client.CustomObjectsApi(local_cluster.api)
+    kubeconfig = kubeconfig_with_context(local_cluster.kubeconfig, "inferno-prod", tmp_path / "prod.kubeconfig")
+    namespace = "prod-service-monitor"
+    extensions.create_custom_resource_definition(SERVICE_MONITOR_CRD)
+    try:
+        eventually(lambda: "monitoring.coreos.com/v1" in local_cluster.run_kubectl("api-versions").stdout,
+                   what="monitoring.coreos.com/v1 served")
+        run = ansible_playbook("deploy.yml", "-i", "inventories/prod", "-e", f"inferno_namespace={namespace}",
+                               "-e", f"inferno_backups_dir={tmp_path}", kubeconfig=kubeconfig)
+        assert run.returncode == 0, run.output
+        assert "No ServiceMonitor will be made" not in run.output
+        monitors = custom.list_namespaced_custom_object("monitoring.coreos.com", "v1", namespace, "servicemonitors")
+        assert [item["metadata"]["name"] for item in monitors["items"]] == ["inferno"]
+    finally:
+        delete_namespace(local_cluster, namespace)
+        extensions.delete_custom_resource_definition(SERVICE_MONITOR_CRD["metadata"]["name"])
+        eventually(lambda: "monitoring.coreos.com/v1" not in local_cluster.run_kubectl("api-versions").stdout,
+                   what="monitoring.coreos.com/v1 no longer served")
