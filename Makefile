@@ -1,4 +1,5 @@
-# Developer entry points. CI runs .ci/run, which is `make setup && make test`.
+# Developer entry points. CI runs .ci/run, which is `make test`. `make demo` and `make test`
+# each set up what they need first (setup is idempotent: about 3 s once done).
 .PHONY: help setup test lint clean demo cluster-up cluster-down
 .DEFAULT_GOAL := help
 
@@ -8,7 +9,7 @@ help: ## list the targets
 setup: ## create .venv, install the pinned Python deps and helm (idempotent)
 	bash scripts/setup.sh
 
-test: ## yamllint, ansible-lint, ansible-test sanity, pytest
+test: setup ## set up, then yamllint, ansible-lint, ansible-test sanity, pytest, molecule
 	bash scripts/test.sh
 
 demo: setup ## start the local cluster and install the dev profile into it
@@ -20,7 +21,7 @@ cluster-up: ## start the local control plane (builds it on first use, ~7 min)
 cluster-down: ## stop the local control plane (its logs are kept)
 	scripts/cluster down
 
-lint: ## yamllint and ansible-lint only
+lint: setup ## yamllint and ansible-lint only
 	bash scripts/test.sh lint
 
 clean: ## remove .venv and build outputs (keeps ~/.cache/inferno-ops)
