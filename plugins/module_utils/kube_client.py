@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 from contextlib import contextmanager
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
@@ -34,7 +35,7 @@ except ImportError:  # AnsibleK8SModule reports the missing library
 
 
 # The typed API classes (client.CoreV1Api...) and the error a refused request raises.
-__all__ = ["ApiException", "api_client", "api_error_text", "client", "dynamic_client",
+__all__ = ["ApiException", "api_client", "api_error_text", "client", "dynamic_client", "failure_message",
            "get_json", "k8s_module", "reported_api_errors"]
 
 
@@ -88,11 +89,44 @@ def reported_api_errors(module, where="", next_step=None):
     """
     try:
         yield
-    except ApiException as error:
-        module.fail_json(msg=with_next_step("The Kubernetes API refused a request{0}: {1}".format(
-            where, api_error_text(error)), next_step))
-    except (TransportError, OSError) as error:  # refused, timed out, TLS failure, name not found...
-        module.fail_json(msg=with_next_step("Cannot reach the Kubernetes API{0}: {1}".format(where, error), next_step))
+    except (ApiException, TransportError, OSError) as error:  # refused, timed out, TLS failure, name not found...
+        module.fail_json(msg=with_next_step(failure_message(error, where), next_step))
+
+
+def failure_message(error, where=""):
+    """One sentence for a request that failed: the server's refusal, expired credentials, or why it is unreachable."""
+    if isinstance(error, ApiException):
+        if getattr(error, "status", None) == 401:
+            return ("The Kubernetes API refused the credentials{0} (401 Unauthorized): the token or client certificate "
+                    "has expired or is not valid. Get fresh credentials (log in again, or a new ServiceAccount token) "
+                    "and run again".format(where))
+        return "The Kubernetes API refused a request{0}: {1}".format(where, api_error_text(error))
+    return "Cannot reach the Kubernetes API{0}: {1}".format(where, unreachable(error))
+
+
+# What urllib3's long error chains mean, in a few words, with the fix.
+TRANSPORT_CAUSES = (
+    (re.compile(r"Connection refused", re.I), "connection refused"),
+    (re.compile(r"timed? ?out", re.I), "no answer (timed out)"),
+    (re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed", re.I),
+     "its TLS certificate is not trusted (check the certificate authority: the kubeconfig's certificate-authority, "
+     "or ca_cert / K8S_AUTH_SSL_CA_CERT)"),
+    (re.compile(r"Name or service not known|nodename nor servname|name resolution|getaddrinfo failed", re.I),
+     "its host name does not resolve"),
+    (re.compile(r"No route to host|Network is unreachable", re.I), "no route to it"),
+)
+
+
+def unreachable(error):
+    """'<cause> at <host:port>. <fix>' for a transport error, instead of urllib3's whole chain."""
+    text = str(error)
+    cause = next((words for pattern, words in TRANSPORT_CAUSES if pattern.search(text)), None)
+    host = re.search(r"host='([^']+)', port=(\d+)", text)
+    where = " at {0}:{1}".format(host.group(1), host.group(2)) if host else ""
+    if cause is None:
+        return "{0}. Check that the cluster is up and that the connection options point at it".format(text)
+    return ("{0}{1}. Check that the cluster is up and that the kubeconfig's server (or host / K8S_AUTH_HOST) points "
+            "at it".format(cause, where))
 
 
 def with_next_step(message, next_step):

@@ -335,6 +335,7 @@ from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     TransportError,
     api_error_text,
     dynamic_client,
+    failure_message,
     k8s_module,
 )
 from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
@@ -452,11 +453,8 @@ class Planner(object):
     def cluster(self):
         try:
             return read_cluster(self.dynamic, self.namespace)
-        except ApiException as error:
-            self.fail("The Kubernetes API refused to say what the cluster offers: {0}".format(api_error_text(error)))
-        except (TransportError, OSError) as error:
-            self.fail("Cannot reach the Kubernetes API: {0}. Check that the cluster is up and that the connection "
-                      "options (kubeconfig, context, host) point at it.".format(error))
+        except (ApiException, TransportError, OSError) as error:
+            self.fail(failure_message(error, " while reading what the cluster offers"))
 
     def validate(self, desired_objects, namespace_exists, values):
         """Dry-run every rendered object on the API server; fail with what it refuses."""

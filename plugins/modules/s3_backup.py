@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: s3_backup
 short_description: Keep backup folders in S3-compatible storage, checked by SHA-256 both ways
-version_added: 0.3.0
+version_added: 0.1.0
 author:
   - Inferno Ops maintainers (@inferno-ops)
 description:

@@ -627,8 +627,8 @@ def test_without_read_cluster_there_is_no_cluster_key(run):
 def test_a_refused_cluster_read_fails_with_what_was_read_so_far(fail, dynamic):
     dynamic.refuse("/apis", 403, 'apis is forbidden: User "ci" cannot list')
     failed = fail(read_cluster=True)
-    assert failed["msg"] == 'The Kubernetes API refused to say what the cluster offers: apis is forbidden: User "ci" ' \
-                            "cannot list"
+    assert failed["msg"] == ('The Kubernetes API refused a request while reading what the cluster offers: apis is '
+                             'forbidden: User "ci" cannot list')
     assert failed["helm_version"] == "v3.17.2"
 
 
