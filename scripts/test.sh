@@ -2,14 +2,16 @@
 # The single test command (`make test`). Steps, stopping at the first failure:
 #   1. yamllint .          (config: .yamllint)
 #   2. ansible-lint        (config: .ansible-lint)
-#   3. scripts/sanity.sh   (ansible-test sanity)
+#   2b. shellcheck scripts/*.sh (they do not ship, so step 3's sanity no longer sees them)
+#   3. scripts/check_artifact.sh (the built tarball, installed: ansible-test sanity,
+#                           ansible-lint as Galaxy's importer runs it, the shipped unit tests)
 #   3b. go vet and go test of the local cluster's CSI driver, the csi-test sanity suite
 #       included (tools/local_cluster/csi_hostpath)
 #   4. pytest tests tools  (one session; a run that collects no tests is a FAILURE;
 #                           tests/integration starts the local control plane, building it
 #                           on first use; tools/local_cluster/tests need no cluster)
 #   5. molecule test -s local, and molecule syntax -s default (kind needs Docker)
-# `scripts/test.sh lint` runs steps 1-2 only (`make lint`).
+# `scripts/test.sh lint` runs steps 1-2b only (`make lint`).
 # Needs the environment from `make setup` (scripts/setup.sh).
 set -euo pipefail
 
@@ -53,13 +55,15 @@ run_step yamllint yamllint .
 
 run_step ansible-lint ansible-lint
 
+run_step shellcheck shellcheck scripts/*.sh
+
 if [[ "$mode" == lint ]]; then
     banner "lint passed"
     elapsed
     exit 0
 fi
 
-run_step sanity bash scripts/sanity.sh
+run_step artifact bash scripts/check_artifact.sh
 
 # The local cluster's CSI driver: go vet, its own tests and the csi-test sanity suite. -count=1:
 # no cached result (ginkgo refuses other counts). The lines kept give each test's result and
@@ -74,9 +78,10 @@ csi_driver_tests() {
 }
 run_step csi-driver csi_driver_tests
 
-banner "pytest: python -m pytest tests tools -ra"
+# --durations: the slowest tests, so that the warm CI budget (30 min) can be kept.
+banner "pytest: python -m pytest tests tools -ra --durations=40"
 rc=0
-python -m pytest tests tools -ra || rc=$?
+python -m pytest tests tools -ra --durations=40 || rc=$?
 if [[ $rc -eq 5 ]]; then
     fail "pytest: no tests ran (pytest exit code 5: nothing collected under tests/ or tools/)"
 elif [[ $rc -ne 0 ]]; then

@@ -1,18 +1,21 @@
 """Build the collection with the real ansible-galaxy and check what ships.
 
 The tarball is built from the work tree as it is, so these tests catch a
-build_ignore in galaxy.yml that lets caches, virtual environments, build
-output or compiled binaries into the artifact, and an artifact that does not
-install.
+manifest allowlist in galaxy.yml that lets caches, virtual environments, build
+output, compiled binaries or stray local files into the artifact, that drops a
+file the collection needs, or that ships a test which cannot run from the
+installed collection; and an artifact that does not install.
 """
 
 from __future__ import annotations
 
+import ast
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -25,6 +28,30 @@ FORBIDDEN_COMPONENTS = frozenset({".venv", "__pycache__", ".pytest_cache", ".cac
 # Nor may a shipped file sit under one of these top-level paths.
 FORBIDDEN_PREFIXES = ("build/", "tests/output/")
 ELF_MAGIC = b"\x7fELF"
+
+# What the tarball leaves out on purpose (galaxy.yml's manifest): the developer tooling, the
+# checkout's own settings, and the tests that need the checkout's tools/ or scripts/ or a
+# cluster. Every other file git tracks must ship.
+LEFT_OUT = (
+    ".ci/", ".gitignore", ".yamllint", "Makefile", "conftest.py", "ansible.cfg", "deploy.yml",
+    "galaxy.yml", "collections/", "execution-environment/", "requirements/", "scripts/", "tools/",
+    "tests/integration/", "tests/chart/", "tests/collection/", "molecule/local/",
+)
+# Files a checkout can hold by accident, each where an allowlist line would otherwise take it
+# (files/ ships whole; roles/ ships its *.yml), and where the issue names them (the root).
+STRAYS = (
+    ".env", ".coverage", "x.yml~", ".x.swp", ".DS_Store",
+    "files/.env", "files/helm/inferno/.coverage", "files/helm/inferno/values.yaml~",
+    "files/helm/inferno/templates/.deployment.yaml.swp", "files/helm/inferno/templates/.DS_Store",
+    "files/helm/inferno/templates/.cache/rendered.yaml", "roles/deploy/tasks/.cache/state.yml",
+    "roles/deploy/tasks/main.yml~", "tests/unit/.coverage", "tests/unit/plugins/.x.swp",
+)
+# The checkout's folders that a copy for a test build can do without (large, or not ours).
+NOT_COPIED = (".git", ".venv", "build", ".ansible", ".cache", ".pytest_cache", ".ruff_cache", "__pycache__")
+# How deep galaxy.yml's `prune */*/*/*/.*` lines reach: dot-directories in folders this deep.
+PRUNED_DEPTH = 4
+# Shipped tests may not reach these folders of the checkout: they do not ship.
+CHECKOUT_ONLY = frozenset({"tools", "scripts"})
 
 
 def run_galaxy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -111,3 +138,86 @@ def test_tarball_installs_with_the_chart(tarball: Path, tmp_path: Path) -> None:
     installed = collections_dir / "ansible_collections" / "inferno" / "ops"
     assert (installed / "MANIFEST.json").is_file()
     assert (installed / "files" / "helm" / "inferno" / "Chart.yaml").is_file()
+
+
+def shipped_names(members: list[tarfile.TarInfo]) -> set[str]:
+    """The files (not folders) in the tarball, as paths relative to the collection root."""
+    return {member.name.removeprefix("./") for member in members if member.isfile()}
+
+
+def test_tarball_ships_every_tracked_file_but_the_ones_left_out(members: list[tarfile.TarInfo]) -> None:
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True).stdout
+    tracked = {name for name in listed.decode().split("\0") if name and (REPO_ROOT / name).is_file()}
+    expected = {name for name in tracked if not name.startswith(LEFT_OUT)}
+    shipped = shipped_names(members)
+    assert not expected - shipped, f"tracked files the manifest drops: {sorted(expected - shipped)}"
+    left_out = sorted(name for name in shipped if name.startswith(LEFT_OUT))
+    assert not left_out, f"files that should stay in the checkout: {left_out}"
+
+
+def test_tarball_ships_the_tooling_configuration_galaxy_reads(members: list[tarfile.TarInfo]) -> None:
+    # .ansible-lint: the importer's ansible-lint reads it; the ignore file: ansible-test sanity.
+    assert {".ansible-lint", "tests/sanity/ignore-2.19.txt", "files/helm/inferno/.helmignore"} <= shipped_names(members)
+
+
+def test_manifest_keeps_stray_files_out(tmp_path: Path) -> None:
+    tree = tmp_path / "inferno-ops"
+    shutil.copytree(REPO_ROOT, tree, symlinks=True, ignore=shutil.ignore_patterns(*NOT_COPIED))
+    for stray in STRAYS:
+        (tree / stray).parent.mkdir(parents=True, exist_ok=True)
+        (tree / stray).write_text("stray\n")
+    output_dir = tmp_path / "dist"
+    run_galaxy("collection", "build", "--output-path", str(output_dir), str(tree), cwd=tmp_path)
+    (built,) = output_dir.glob("inferno-ops-*.tar.gz")
+    with tarfile.open(built) as archive:
+        shipped = shipped_names(archive.getmembers())
+    assert "roles/deploy/tasks/main.yml" in shipped
+    assert not shipped.intersection(STRAYS), f"stray files in the tarball: {sorted(shipped.intersection(STRAYS))}"
+
+
+def test_no_shipped_folder_is_deeper_than_the_manifest_prunes(members: list[tarfile.TarInfo]) -> None:
+    # galaxy.yml prunes dot-directories inside folders down to the fourth level (prune */*/*/*/.*).
+    too_deep = sorted(name for name in shipped_names(members) if len(PurePosixPath(name).parent.parts) > PRUNED_DEPTH)
+    assert not too_deep, f"files deeper than galaxy.yml's prune lines reach; add one: {too_deep}"
+
+
+def checkout_only_references(source: str) -> list[str]:
+    """Imports of tools/ or scripts/, and path literals that start in them, in Python source."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.split(".")[0] in CHECKOUT_ONLY]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in CHECKOUT_ONLY:
+            found.append(node.module)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            parts = [part for part in PurePosixPath(node.value.strip()).parts if part not in (".", "..")]
+            if node.value.strip() in CHECKOUT_ONLY or ("/" in node.value and parts and parts[0] in CHECKOUT_ONLY):
+                found.append(repr(node.value))
+    return found
+
+
+def test_shipped_tests_do_not_reach_the_checkout(tarball: Path) -> None:
+    reaching = {}
+    with tarfile.open(tarball) as archive:
+        for member in archive.getmembers():
+            name = member.name.removeprefix("./")
+            if not member.isfile() or not name.startswith(("tests/", "molecule/")):
+                continue
+            extracted = archive.extractfile(member)
+            assert extracted is not None
+            with extracted:
+                text = extracted.read().decode()
+            if name.endswith(".py"):
+                found = checkout_only_references(text)
+            elif name.endswith((".yml", ".yaml")):
+                found = [word for word in ("tools/", "scripts/") if word in text]
+            else:
+                continue
+            if found:
+                reaching[name] = found
+    assert not reaching, f"shipped tests that use the checkout's tools/ or scripts/: {reaching}"
+
+
+def test_the_reference_check_sees_imports_and_paths() -> None:
+    source = 'import tools.local_cluster\nfrom scripts import x\nPATH = "scripts/cluster"\nNAME = "tools"\nOK = "a/tools"\n'
+    assert checkout_only_references(source) == ["tools.local_cluster", "scripts", "'scripts/cluster'", "'tools'"]
