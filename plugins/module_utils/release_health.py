@@ -59,6 +59,47 @@ def problems(deployments, services, slices):
     return found
 
 
+def pod_ready(pod):
+    """Whether the pod is Ready: its Ready condition, or, before it has conditions, every container ready."""
+    status = pod.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return condition.get("status") == "True"
+    containers = status.get("containerStatuses") or []
+    return bool(containers) and all(container.get("ready") for container in containers)
+
+
+def pod_state(pod):
+    """What a pod is doing, in kubectl's words: a container's waiting or failure reason
+    (ContainerCreating, CrashLoopBackOff, Init:ImagePullBackOff), Unschedulable, Terminating,
+    or its phase ("Running, not ready" when it runs but is not ready)."""
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    if metadata.get("deletionTimestamp"):
+        return "Terminating"
+    for key, prefix in (("initContainerStatuses", "Init:"), ("containerStatuses", "")):
+        for container in status.get(key) or []:
+            state = container.get("state") or {}
+            reason = (state.get("waiting") or {}).get("reason")
+            terminated = (state.get("terminated") or {}).get("reason")
+            if not reason and terminated and not (prefix and terminated == "Completed"):
+                reason = terminated
+            if reason and not (prefix == "" and container.get("ready")):
+                return prefix + reason
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return condition.get("reason") or "not scheduled"
+    phase = status.get("phase") or "Pending"
+    if phase == "Running" and not pod_ready(pod):
+        return "Running, not ready"
+    return phase
+
+
+def pod_entry(pod):
+    """{name, ready, state}: one pod as release_health returns it in ``pods``."""
+    return {"name": (pod.get("metadata") or {}).get("name", "?"), "ready": pod_ready(pod), "state": pod_state(pod)}
+
+
 def _ready_containers(pod):
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return "{0}/{1}".format(sum(1 for status in statuses if status.get("ready")), len(statuses))

@@ -125,6 +125,19 @@ options:
       - Seconds to wait; above 0.
     type: int
     default: 600
+  progress_interval:
+    description:
+      - With O(wait) and O(state=present) or O(state=imported), seconds between the progress
+        lines the task prints while the snapshots become ready; C(0) prints none. Snapshots
+        ready within the first O(progress_interval) seconds print nothing extra.
+      - 'A line reads "[prod-cluster] waiting for backup r12-20261128 of inferno-prod/inferno (15s of 600s):
+        1 of 2 snapshots ready; inferno-models-pvc-r12-20261128: not ready yet".'
+      - The lines are printed by the controller side of the task (its action plugin), which
+        runs the module as an async job and reads the backup's snapshots with
+        M(inferno.ops.backup_info) between polls; the module itself does not use this option.
+        With C(async) on the task, no lines are printed.
+    type: int
+    default: 5
 extends_documentation_fragment:
   - inferno.ops.release
   - kubernetes.core.k8s_auth_options
@@ -678,6 +691,7 @@ def main():
             max_age=dict(type="str"),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=600),
+            progress_interval=dict(type="int", default=5),
         ),
         required_if=[("state", "present", ["backup_id"]), ("state", "imported", ["backup_id", "snapshots"])],
         mutually_exclusive=[("pvcs", "label_selectors")],

@@ -23,6 +23,11 @@ description:
     with a selector has at least one ready endpoint.
   - With O(wait), polls until healthy or until O(wait_timeout); it does not fail by itself,
     so the caller decides what an unhealthy release means and says so.
+  - While it waits, the task prints a line every O(progress_interval) seconds on the
+    controller with what is still not ready (pods and their states, or the problems). A
+    release healthy within the first O(progress_interval) seconds prints nothing extra.
+  - 'A line reads "[prod-cluster] waiting for inferno-prod/inferno (42s of 300s): 1 of 2 pods ready;
+    inferno-7d9f-x2x: ContainerCreating".'
   - Reads only.
 options:
   wait:
@@ -35,6 +40,15 @@ options:
       - Seconds to poll for when O(wait=true).
     type: int
     default: 300
+  progress_interval:
+    description:
+      - With O(wait), seconds between the progress lines the task prints while it waits; C(0)
+        prints none.
+      - The lines are printed by the controller side of the task (its action plugin), which
+        runs the module for at most this many seconds at a time; the module itself does not
+        use this option.
+    type: int
+    default: 5
   deployed_revision:
     description:
       - Also ask helm (C(helm history)) whether the release's latest revision is C(deployed) and,
@@ -111,8 +125,17 @@ counts:
   returned: always
   type: dict
   sample: {Deployment: 1, Pod: 3, Service: 3}
+pods:
+  description:
+    - The release's pods, each with whether it is ready and what it is doing, in kubectl's words
+      (C(ContainerCreating), C(CrashLoopBackOff), C(Init:ImagePullBackOff), C(Unschedulable),
+      C(Terminating), C(Running, not ready), or the phase).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "inferno-7d9f-x2x", "ready": false, "state": "ContainerCreating"}]
 waited_seconds:
-  description: How long the module polled.
+  description: How long the task waited, in seconds.
   returned: always
   type: float
 """
@@ -209,6 +232,7 @@ def main():
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
         deployed_revision=dict(type="int"),
+        progress_interval=dict(type="int", default=5),
     ))
     if module.params["wait_timeout"] <= 0:
         module.fail_json(msg="wait_timeout must be a number of seconds above 0, got {0}.".format(
@@ -238,6 +262,7 @@ def main():
         problems=problems,
         summary=summary,
         counts=dict((kind, len(objects[kind])) for kind in order),
+        pods=[release_health.pod_entry(pod) for pod in objects["Pod"]],
         release=release,
         waited_seconds=round(time.monotonic() - started, 1),
     )

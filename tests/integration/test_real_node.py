@@ -10,6 +10,7 @@ to its claims, and what it answers through the chart's Services.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -28,7 +29,7 @@ from tools.local_cluster.cluster import LocalCluster
 from tools.local_cluster.processes import ClusterError
 
 from .kube import eventually
-from .playbooks import ansible_playbook, extra_vars, kubeconfig_with_context
+from .playbooks import KNOWN_SECRET, ansible_playbook, extra_vars, kubeconfig_with_context
 
 REAL_NODE_VALUES = "inventories/values/local-cluster.yaml"
 # Staging and prod ask for more CPU than a 2-core node has: 2 x 500m and 3 x 1000m.
@@ -217,16 +218,32 @@ class RequestStream:
         self._thread.join(timeout=10)
 
 
+def assert_helm_showed_progress(output: str, namespace: str, new_pod: str) -> None:
+    """While helm waited for the new pod (its probes take longer than 5 s), the upgrade task
+    printed a line every ~5 s with the pod not ready yet and its state, and no value."""
+    header = "TASK [inferno.ops.deploy : Install or upgrade the release to revision"
+    task = output.split(header, 1)[1].split("TASK [", 1)[0]
+    lines = re.findall(rf"^\[local-cluster\] waiting for {namespace}/inferno \((\d+)s of 600s\): (\d+) of (\d+) pods "
+                       r"ready(.*)$", task, re.MULTILINE)
+    assert lines, task
+    seconds = [int(line[0]) for line in lines]
+    assert seconds[0] >= 5 and all(later - earlier >= 4 for earlier, later in zip(seconds, seconds[1:])), task
+    # maxSurge 1: the old pod serves while the new one starts, named with its state.
+    assert any(f"{new_pod}: " in line[3] for line in lines), task
+    assert KNOWN_SECRET not in output
+
+
 def test_a_rolling_upgrade_under_a_stream_of_requests_fails_none(local_cluster, dev_release):
     """A config change rolls the pod; maxUnavailable 0 and maxSurge 1 keep one Ready pod throughout."""
     (before,) = pods(local_cluster, dev_release.namespace)
     with RequestStream(f"http://{dev_release.service_ip}:8000/health") as stream:
         time.sleep(2)
-        deploy(local_cluster, "inventories/dev", dev_release.namespace,
-               *extra_vars(inferno_values={"config": {"api": {"INFERNO_WORKER_THREADS": 3}}}))
+        upgraded = deploy(local_cluster, "inventories/dev", dev_release.namespace,
+                          *extra_vars(inferno_values={"config": {"api": {"INFERNO_WORKER_THREADS": 3}}}))
         time.sleep(5)  # requests after the old pod is gone, too
     (after,) = pods(local_cluster, dev_release.namespace)
     assert after.metadata.name != before.metadata.name and ready(after)
+    assert_helm_showed_progress(upgraded.output, dev_release.namespace, after.metadata.name)
     print(f"rolling upgrade: {stream.sent} requests, {len(stream.failures)} failed")
     assert stream.sent > 100
     assert stream.failures == [], f"{len(stream.failures)} of {stream.sent} failed: {stream.failures[:5]}"

@@ -54,6 +54,41 @@ def test_summary_lines():
     assert release_health.describe(deployment()) == "Deployment inferno: 2/2 ready, 2 up to date, 2 available"
 
 
+def pod(phase="Running", ready=None, containers=(), init_containers=(), conditions=None, deleting=False):
+    status = {"phase": phase, "containerStatuses": list(containers), "initContainerStatuses": list(init_containers)}
+    if ready is not None:
+        status["conditions"] = [{"type": "Ready", "status": "True" if ready else "False"}]
+    if conditions:
+        status.setdefault("conditions", []).extend(conditions)
+    metadata = {"name": "inferno-0", **({"deletionTimestamp": "2026-11-28T04:00:00Z"} if deleting else {})}
+    return {"kind": "Pod", "metadata": metadata, "status": status}
+
+
+def waiting(reason, ready=False):
+    return {"ready": ready, "state": {"waiting": {"reason": reason}}}
+
+
+@pytest.mark.parametrize("obj, ready, state", [
+    (pod(ready=True, containers=[{"ready": True, "state": {"running": {}}}]), True, "Running"),
+    (pod("Pending", ready=False, containers=[waiting("ContainerCreating")]), False, "ContainerCreating"),
+    (pod(ready=False, containers=[waiting("CrashLoopBackOff")]), False, "CrashLoopBackOff"),
+    (pod("Pending", init_containers=[waiting("ImagePullBackOff")]), False, "Init:ImagePullBackOff"),
+    # An init container that completed is not why the pod waits.
+    (pod("Pending", init_containers=[{"state": {"terminated": {"reason": "Completed"}}}],
+         containers=[waiting("ContainerCreating")]), False, "ContainerCreating"),
+    (pod("Failed", containers=[{"ready": False, "state": {"terminated": {"reason": "OOMKilled"}}}]), False, "OOMKilled"),
+    (pod("Pending", conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]),
+     False, "Unschedulable"),
+    (pod(ready=False, containers=[{"ready": False, "state": {"running": {}}}]), False, "Running, not ready"),
+    # Before the kubelet reports conditions: every container ready counts.
+    (pod(containers=[{"ready": True}]), True, "Running"),
+    (pod(ready=True, deleting=True), True, "Terminating"),
+    (pod("Pending"), False, "Pending"),
+])
+def test_pod_state_in_kubectl_s_words(obj, ready, state):
+    assert release_health.pod_entry(obj) == {"name": "inferno-0", "ready": ready, "state": state}
+
+
 def test_cluster_info_reads_versions_and_default_classes():
     core = {"versions": ["v1"]}
     groups = {"groups": [{"versions": [{"groupVersion": "apps/v1"}]},

@@ -90,6 +90,7 @@ HEALTHY_SUMMARY = [
     "HorizontalPodAutoscaler inferno: 3-6 replicas, now 3",
     "PodDisruptionBudget inferno: minAvailable 2, 1 disruption(s) allowed",
 ]
+HEALTHY_PODS = [{"name": "inferno-{0}".format(index), "ready": True, "state": "Running"} for index in range(3)]
 COUNTS = {"Deployment": 1, "Pod": 3, "Service": 2, "PersistentVolumeClaim": 1, "HorizontalPodAutoscaler": 1,
           "PodDisruptionBudget": 1}
 NOT_READY = ["Deployment inferno: 0/3 replicas ready",
@@ -172,7 +173,7 @@ def fail(fail_module, helm):
 def test_a_healthy_release(run, dynamic, clock, helm, check_mode):
     result = run(check_mode=check_mode)
     assert result == {"changed": False, "healthy": True, "problems": [], "summary": HEALTHY_SUMMARY,
-                      "counts": COUNTS, "release": None, "waited_seconds": 0.0}
+                      "counts": COUNTS, "pods": HEALTHY_PODS, "release": None, "waited_seconds": 0.0}
     assert helm.calls == [] and clock.sleeps == []
 
 
@@ -188,6 +189,7 @@ def test_without_wait_an_unhealthy_release_is_reported_at_once(run, dynamic, clo
     result = run()
     assert (result["healthy"], result["problems"], result["waited_seconds"]) == (False, NOT_READY, 0.0)
     assert "Deployment inferno: 0/3 ready, 3 up to date, 0 available" in result["summary"]
+    assert result["pods"][0] == {"name": "inferno-0", "ready": False, "state": "Running, not ready"}
     assert clock.sleeps == [] and dynamic.paths() == QUICK_READS + FULL_READS
 
 
