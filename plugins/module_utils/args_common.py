@@ -7,7 +7,8 @@ Connection options are kubernetes.core's own, imported rather than copied:
 
 - ``K8S_CONNECTION``: ``AUTH_ARG_SPEC`` (kubeconfig, context, host, api_key, validate_certs,
   ca_cert, client certificates, proxies, impersonation), documented by the
-  ``kubernetes.core.k8s_auth_options`` fragment. For modules that only call the API.
+  ``kubernetes.core.k8s_auth_options`` fragment, with the K8S_AUTH_* environment fallbacks of
+  the helm options, so that a module that also runs helm gives it the same connection.
 - ``HELM_CONNECTION``: ``HELM_AUTH_ARG_SPEC`` (binary_path, kubeconfig, context, host,
   api_key, ca_cert, validate_certs), documented by ``kubernetes.core.helm_common_options``,
   with its mutually exclusive pairs ``HELM_MUTUALLY_EXCLUSIVE``. For modules that run helm;
@@ -32,7 +33,23 @@ from ansible_collections.kubernetes.core.plugins.module_utils.helm_args_common i
     HELM_AUTH_MUTUALLY_EXCLUSIVE,
 )
 
-K8S_CONNECTION = AUTH_ARG_SPEC
+
+def _with_environment_fallbacks(spec):
+    """``spec`` with the K8S_AUTH_* fallbacks kubernetes.core's helm options have.
+
+    kubernetes.core's API client reads K8S_AUTH_HOST, K8S_AUTH_API_KEY, K8S_AUTH_SSL_CA_CERT...
+    itself when an option is not given, but helm only gets what the module's parameters
+    hold. With the fallbacks in the spec, both see the same connection, also when it comes
+    from the environment only (AWX's bearer-token credential).
+    """
+    spec = copy.deepcopy(spec)
+    for name, option in HELM_AUTH_ARG_SPEC.items():
+        if name in spec and "fallback" in option and "fallback" not in spec[name]:
+            spec[name]["fallback"] = option["fallback"]
+    return spec
+
+
+K8S_CONNECTION = _with_environment_fallbacks(AUTH_ARG_SPEC)
 HELM_CONNECTION = HELM_AUTH_ARG_SPEC
 HELM_MUTUALLY_EXCLUSIVE = HELM_AUTH_MUTUALLY_EXCLUSIVE
 

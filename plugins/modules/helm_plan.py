@@ -461,8 +461,7 @@ class Planner(object):
         try:
             validated, refusals = dry_run.validate(self.dynamic, desired_objects, self.namespace, namespace_exists)
         except (ApiException, TransportError, OSError) as error:
-            self.fail("Cannot validate the rendered objects with the API server: {0}".format(
-                api_error_text(error) if isinstance(error, ApiException) else error))
+            self.fail(failure_message(error, " while validating the rendered objects"))
         if refusals:
             self.fail(
                 "The API server refuses {0} rendered object(s), so nothing was changed. Fix the value the message "
@@ -487,6 +486,7 @@ class Planner(object):
             kubeconfig_sha256=hashlib.sha256(kubeconfig.encode("utf-8")).hexdigest()
             if isinstance(kubeconfig, str) else None,
             context=params.get("context"),
+            host=params.get("host"),
             binary_path=params.get("binary_path"),
         )
 

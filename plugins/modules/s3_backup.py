@@ -218,7 +218,7 @@ class S3Backups(object):
         elif code in CREDENTIAL_CODES:
             why = ("{0} refused the credentials ({1}): check the access key and secret key (AWS_ACCESS_KEY_ID, "
                    "AWS_SECRET_ACCESS_KEY) and that they may use bucket {2}".format(self.endpoint, code, self.bucket))
-        elif code in MISSING_BUCKET_CODES and doing != "reading the manifest":
+        elif code in MISSING_BUCKET_CODES:
             why = ("bucket {0} does not exist at {1}: create it, or fix the bucket in the location {2}".format(
                 self.bucket, self.endpoint, self.params["location"]))
         elif isinstance(error, ClientError):

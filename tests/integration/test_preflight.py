@@ -55,6 +55,12 @@ CASES = [
     ("expired-token", {"INFERNO_KUBECONFIG": expired_token_kubeconfig},
      "The Kubernetes API refused the credentials while reading what the cluster offers (401 Unauthorized): the token or "
      "client certificate has expired or is not valid. Get fresh credentials"),
+    # Connecting with a host and a token (no kubeconfig): the URL and the CA file are checked first.
+    ("host-is-not-a-url", ["-e", "inferno_k8s_host=127.0.0.1:6443", "-e", "inferno_k8s_api_key=t0ken"],
+     "inferno_k8s_host (or K8S_AUTH_HOST) for host local-cluster is '127.0.0.1:6443', which is not an API server URL: "
+     "give it as https://<address>:<port>"),
+    ("missing-ca-file", ["-e", "inferno_k8s_host=https://127.0.0.1:9", "-e", "inferno_k8s_ca_cert=/nonexistent/ca.crt"],
+     "The CA file /nonexistent/ca.crt given in inferno_k8s_ca_cert for host local-cluster does not exist"),
     ("missing-storage-class", values(persistence={"storageClass": "fast-ssd"}),
      "StorageClass fast-ssd does not exist on local-cluster (it has: local-path, standard)"),
     ("service-monitor-forced-without-crd",

@@ -25,6 +25,7 @@ import tempfile
 import types
 
 import pytest
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 import yaml
 from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
@@ -632,6 +633,20 @@ def test_a_refused_cluster_read_fails_with_what_was_read_so_far(fail, dynamic):
     assert failed["helm_version"] == "v3.17.2"
 
 
+def test_a_server_gone_during_the_dry_run_says_so_in_one_sentence(fail, dynamic, monkeypatch):
+    def refused(*args, **kwargs):
+        raise MaxRetryError(None, "/apis/apps/v1", NewConnectionError(
+            None, "Failed to establish a new connection: [Errno 111] Connection refused"))
+
+    monkeypatch.setattr(dynamic.dry_runs, "server_side_apply", refused)
+    monkeypatch.setattr(dynamic, "server_side_apply", refused)
+    dynamic.configuration = type("Configuration", (), {"host": "https://127.0.0.1:9"})()
+    failed = fail(read_cluster=True, validate=True)
+    assert failed["msg"].startswith("Cannot reach the Kubernetes API while validating the rendered objects: "
+                                    "connection refused"), failed["msg"]
+    assert "HTTPSConnectionPool" not in failed["msg"] and "Max retries" not in failed["msg"], failed["msg"]
+
+
 def test_secret_values_never_appear_in_the_result(run, deployed):
     result = run(diff=True, return_manifest=True, release_values={"replicaCount": 3, "copySecretToConfigMap": True})
     text = json.dumps(result)
@@ -654,8 +669,14 @@ def test_the_inputs_name_the_kubeconfig_by_digest_only(run, tmp_path, values_fil
         "values_files": values_files, "release_values": {"replicaCount": 3}, "secret_keys": ["OAUTH2_CLIENT_SECRET"],
         "set_values": [{"value": "a=b", "value_type": "raw"}],
         "kubeconfig_sha256": hashlib.sha256(kubeconfig.encode("utf-8")).hexdigest(), "context": "prod-eu",
-        "binary_path": HELM}
+        "host": None, "binary_path": HELM}
     assert "kubeconfig" not in inputs and kubeconfig not in json.dumps(result)
+
+
+def test_the_inputs_name_the_api_server_and_never_the_token(run):
+    inputs = run(host="https://10.0.0.1:6443", api_key="token-that-must-not-show")["inputs"]
+    assert inputs["host"] == "https://10.0.0.1:6443" and inputs["kubeconfig_sha256"] is None
+    assert "token-that-must-not-show" not in json.dumps(inputs)
 
 
 def test_a_kubeconfig_given_as_a_dict_has_no_digest(run):

@@ -1,0 +1,188 @@
+"""Every playbook of the installed collection run with a ServiceAccount's token and no
+kubeconfig, the ServiceAccount bound only to the Role and ClusterRole that the collection's
+files/rbac/<playbook>.yaml documents (docs/rbac.md).
+
+The collection is built with ansible-galaxy and installed; the playbooks run by their names
+(inferno.ops.deploy...) from outside the checkout, as a user or AWX runs them.
+
+The connection comes from K8S_AUTH_HOST, K8S_AUTH_API_KEY and K8S_AUTH_SSL_CA_CERT, as AWX's
+bearer-token credential sets them; HOME holds no ~/.kube/config and the inventory's kubeconfig
+points at a file that does not exist, so nothing but the token can reach the cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, utils
+
+from .playbooks import ON_SIMULATED_NODES, REPO, VENV_BIN, ansible_playbook, extra_vars, history
+
+PLAYBOOKS = {"deploy": "inferno.ops.deploy", "status": "inferno.ops.status", "backup": "inferno.ops.backup",
+             "restore": "inferno.ops.restore", "prune": "inferno.ops.prune_backups"}
+
+
+def documents(name: str, rbac: Path = REPO / "files" / "rbac") -> list[dict]:
+    """The objects of files/rbac/<name>.yaml: one List (one YAML document, as ansible-test's yamllint wants)."""
+    listed = yaml.safe_load((rbac / f"{name}.yaml").read_text())
+    assert listed["kind"] == "List"
+    return listed["items"]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The collection built from this checkout and installed; returns the collections path."""
+    work = tmp_path_factory.mktemp("installed")
+    built = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(work)],
+                           cwd=REPO, capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stdout + built.stderr
+    collections = work / "collections"
+    # --force and no ansible.cfg: the checkout's own collections path already holds inferno.ops.
+    done = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--force", "--offline",
+                           "--no-deps", "-p", str(collections), str(next(work.glob("inferno-ops-*.tar.gz")))],
+                          cwd=work, env={**os.environ, "ANSIBLE_CONFIG": ""}, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return collections
+
+
+def test_every_playbook_has_an_rbac_file_and_the_docs_name_it():
+    guide = (REPO / "docs" / "rbac.md").read_text()
+    assert sorted(path.stem for path in (REPO / "files" / "rbac").glob("*.yaml")) == sorted(PLAYBOOKS)
+    for name in PLAYBOOKS:
+        kinds = {doc["kind"]: doc["metadata"]["name"] for doc in documents(name)}
+        assert kinds["Role"] == f"inferno-ops-{name}"
+        assert set(kinds) <= {"Role", "ClusterRole"}
+        assert f"files/rbac/{name}.yaml" in guide
+        for role_name in kinds.values():
+            assert role_name in guide, role_name
+
+
+class ServiceAccounts:
+    """One ServiceAccount per playbook in ``namespace``, bound as docs/rbac.md says; removes the
+    cluster-wide bindings it made."""
+
+    def __init__(self, cluster, namespace: str, ca_file: Path, rbac: Path):
+        self.cluster, self.namespace, self.ca_file, self.rbac_files = cluster, namespace, ca_file, rbac
+        self.core = client.CoreV1Api(cluster.api)
+        self.rbac = client.RbacAuthorizationV1Api(cluster.api)
+        self.cluster_bindings: list[str] = []
+        self.cluster_roles: list[str] = []
+        self.server = cluster.api.configuration.host
+
+    def bind(self, name: str) -> str:
+        """Apply files/rbac/<name>.yaml, make ServiceAccount <name>-runner bound to it; return its token."""
+        account = f"{name}-runner"
+        subject = [{"kind": "ServiceAccount", "name": account, "namespace": self.namespace}]
+        self.core.create_namespaced_service_account(self.namespace, {"metadata": {"name": account}})
+        for doc in documents(name, self.rbac_files):
+            utils.create_from_dict(self.cluster.api, doc, namespace=self.namespace, apply=True)
+            ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": doc["kind"], "name": doc["metadata"]["name"]}
+            if doc["kind"] == "Role":
+                self.rbac.create_namespaced_role_binding(self.namespace, {
+                    "metadata": {"name": account}, "roleRef": ref, "subjects": subject})
+            else:
+                self.cluster_roles.append(doc["metadata"]["name"])
+                binding = f"{self.namespace}-{account}"
+                self.rbac.create_cluster_role_binding({"metadata": {"name": binding}, "roleRef": ref,
+                                                       "subjects": subject})
+                self.cluster_bindings.append(binding)
+        request = self.core.create_namespaced_service_account_token(
+            account, self.namespace, {"spec": {"expirationSeconds": 3600}})
+        return request.status.token
+
+    def environment(self, token: str, home: Path) -> dict[str, str]:
+        """What AWX's bearer-token credential sets, and no way to a kubeconfig."""
+        return {"K8S_AUTH_HOST": self.server, "K8S_AUTH_API_KEY": token, "K8S_AUTH_SSL_CA_CERT": str(self.ca_file),
+                "HOME": str(home), "KUBECONFIG": "", "INFERNO_KUBECONFIG": str(home / "no-such-kubeconfig")}
+
+    def remove(self) -> None:
+        for binding in self.cluster_bindings:
+            self.rbac.delete_cluster_role_binding(binding)
+        for role in set(self.cluster_roles):
+            try:
+                self.rbac.delete_cluster_role(role)
+            except client.ApiException as error:
+                if error.status != 404:
+                    raise
+
+
+@pytest.fixture
+def accounts(local_cluster, namespace, installed, tmp_path):
+    ca_file = tmp_path / "ca.crt"
+    kubeconfig = yaml.safe_load(Path(local_cluster.kubeconfig).read_text())
+    cluster_entry = kubeconfig["clusters"][0]["cluster"]
+    if "certificate-authority-data" in cluster_entry:
+        ca_file.write_bytes(base64.b64decode(cluster_entry["certificate-authority-data"]))
+    else:
+        ca_file.write_bytes(Path(cluster_entry["certificate-authority"]).read_bytes())
+    made = ServiceAccounts(local_cluster, namespace, ca_file, installed / "ansible_collections/inferno/ops/files/rbac")
+    yield made
+    made.remove()
+
+
+def test_each_playbook_runs_as_a_service_account_with_only_its_documented_role(local_cluster, namespace, installed,
+                                                                              accounts, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    backups = tmp_path / "backups"
+    tokens = {name: accounts.bind(name) for name in PLAYBOOKS}
+    inventory = installed / "ansible_collections/inferno/ops/inventories/dev"
+    common = ["-i", str(inventory), *ON_SIMULATED_NODES, "-e", f"inferno_namespace={namespace}",
+              "-e", f"inferno_backups_dir={backups}"]
+    outputs = []
+
+    def run(name: str, *args: str, as_account: str | None = None):
+        env = {**accounts.environment(tokens[as_account or name], home),
+               "ANSIBLE_COLLECTIONS_PATH": str(installed), "ANSIBLE_CONFIG": ""}
+        result = ansible_playbook(PLAYBOOKS[name], *common, *args, env=env, cwd=tmp_path)
+        outputs.append(result.output)
+        return result
+
+    first_install = run("deploy")
+    assert first_install.returncode == 0, first_install.output
+    assert [(r["revision"], r["status"]) for r in history(local_cluster, namespace)] == [(1, "deployed")]
+
+    backed_up = run("backup", "-e", "inferno_backup_id=first")
+    assert backed_up.returncode == 0, backed_up.output
+    assert (backups / "dev" / "inferno" / "first" / "snapshots.yaml").is_file()
+
+    # An upgrade with its pre-upgrade backup, as prod does by default.
+    upgraded = run("deploy", "-e", "inferno_pre_upgrade_backup=true",
+                   *extra_vars(inferno_values={"podAnnotations": {"inferno.ops/test": "upgraded"}}))
+    assert upgraded.returncode == 0, upgraded.output
+    assert [r["revision"] for r in history(local_cluster, namespace)] == [1, 2]
+    assert "Backup pre-upgrade-r1-" in upgraded.output
+
+    status = run("status")
+    assert status.returncode == 0, status.output
+    assert re.search(r"health\W+healthy", status.output) and re.search(r"\b2 +deployed ", status.output), status.output
+
+    restored = run("restore", "-e", "inferno_restore_backup_id=first", "-e", "inferno_restore_mode=in_place",
+                   "-e", "inferno_restore_confirm=inferno")
+    assert restored.returncode == 0, restored.output
+    assert restored.recap()["local-cluster"]["changed"] > 0
+
+    pruned = run("prune", "-e", "inferno_backup_keep_last=1")
+    assert pruned.returncode == 0, pruned.output
+    custom = client.CustomObjectsApi(local_cluster.api)
+    left = custom.list_namespaced_custom_object("snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots")["items"]
+    kept = {item["metadata"]["labels"]["inferno.ops/backup-id"] for item in left}
+    assert len(kept) == 1 and next(iter(kept)).startswith("pre-upgrade-r1-"), kept  # the newest; "first" went
+
+    # The bindings are what limits each run: the status account cannot deploy, and says why
+    # before anything changes.
+    refused = run("deploy", *extra_vars(inferno_values={"replicaCount": 2}), as_account="status")
+    assert refused.returncode != 0
+    assert f'User "system:serviceaccount:{namespace}:status-runner" cannot' in refused.output
+    assert [r["revision"] for r in history(local_cluster, namespace)] == [1, 2]
+
+    for output in outputs:
+        for token in tokens.values():
+            assert token not in output
