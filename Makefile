@@ -1,15 +1,15 @@
 # Developer entry points. CI runs .ci/run, which is `make test`. `make demo` and `make test`
 # each set up what they need first (setup is idempotent: about 3 s once done).
-.PHONY: help setup test lint clean demo cluster-up cluster-down
+.PHONY: help setup test lint changelog clean demo cluster-up cluster-down
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 setup: ## create .venv, install the pinned Python deps and helm (idempotent)
 	bash scripts/setup.sh
 
-test: setup ## set up, then yamllint, ansible-lint, ansible-test sanity, pytest, molecule
+test: setup ## set up, then yamllint, ansible-lint, check the built tarball (sanity, lint, units), pytest, molecule
 	bash scripts/test.sh
 
 demo: setup ## start the local cluster and install the dev profile into it
@@ -21,8 +21,11 @@ cluster-up: ## start the local control plane (builds it on first use, ~7 min)
 cluster-down: ## stop the local control plane (its logs are kept)
 	scripts/cluster down
 
-lint: setup ## yamllint and ansible-lint only
+lint: setup ## yamllint, ansible-lint and shellcheck only
 	bash scripts/test.sh lint
+
+changelog: setup ## rebuild CHANGELOG.rst and changelogs/changelog.yaml from changelogs/fragments
+	.venv/bin/python scripts/changelog.py $(if $(DATE),--date $(DATE))
 
 clean: ## remove .venv and build outputs (keeps ~/.cache/inferno-ops)
 	rm -rf .venv build tests/output .pytest_cache .ansible

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: backup_info
 short_description: A release's backup sets, the one to restore, and the claims a restore creates
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - Inferno Ops maintainers (@inferno-ops)
 description:

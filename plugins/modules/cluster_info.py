@@ -20,8 +20,8 @@ description:
     and its labels.
   - Four plain requests, with no API discovery, so preflight checks stay fast.
   - Reads only. Fails with the connection error when the cluster cannot be reached.
-  - Called C(inferno.ops.cluster_facts) before 0.2.0; that name still works. It returns no
-    C(ansible_facts), so by Ansible's naming rules it is an C(_info) module.
+  - It returns no C(ansible_facts), so by Ansible's naming rules it is an C(_info) module. The
+    name C(inferno.ops.cluster_facts) redirects to it, with a deprecation warning, until 1.0.0.
 options:
   namespace:
     description:

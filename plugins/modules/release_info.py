@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: release_info
 short_description: Read where a Helm release stands - its latest revision, history and values
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - Inferno Ops maintainers (@inferno-ops)
 description:

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: release_rollback
 short_description: Roll a Helm release back to one of its revisions
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - Inferno Ops maintainers (@inferno-ops)
 description:
