@@ -19,19 +19,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.plugins.action import ActionBase
-from ansible.utils.vars import merge_hash
 from ansible_collections.inferno.ops.plugins.module_utils.durations import go_duration_ns
 from ansible_collections.inferno.ops.plugins.plugin_utils.progress import (
     HELM_OPTIONS,
     K8S_OPTIONS,
-    ModuleJob,
     Progress,
+    ProgressAction,
     connection_args,
+    job_with_progress,
     raw_options,
     release_names,
     release_state,
-    wait_for_job,
 )
 
 MODULE = "kubernetes.core.helm"
@@ -60,28 +58,17 @@ def helm_timeout(helm_args):
     return nanoseconds // 10 ** 9 if nanoseconds else HELM_DEFAULT_TIMEOUT
 
 
-class ActionModule(ActionBase):
+class ActionModule(ProgressAction):
 
-    _supports_check_mode = True
-    _supports_async = True
+    MODULE = MODULE
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp  # tmp no longer has any effect
-        task_vars = task_vars or {}
+    def plan(self, task_vars):
         dummy, args = self.validate_argument_spec(ARGUMENT_SPEC)
         helm_args = connection_args(self._task.args, HELM_OPTIONS)
         helm_args.update(args["helm"])  # the task's own helm options win
-        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-        if (self._task.async_val or self._task.check_mode or args["progress_interval"] <= 0
-                or self._connection.has_native_async):
-            result = merge_hash(result, self._execute_module(module_name=MODULE, module_args=helm_args,
-                                                             task_vars=task_vars, wrap_async=wrap_async))
-        else:
-            result = merge_hash(result, self.run_with_progress(args, helm_args, task_vars))
-        if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        return result
+        if self._task.check_mode or args["progress_interval"] <= 0:
+            return helm_args, None
+        return helm_args, lambda: self.run_with_progress(args, helm_args, task_vars)
 
     def run_with_progress(self, args, helm_args, task_vars):
         name, namespace = release_names(helm_args)
@@ -96,17 +83,10 @@ class ActionModule(ActionBase):
 
         progress = Progress(task_vars.get("inventory_hostname", "localhost"), "{0}/{1}".format(namespace, name),
                             timeout, args["progress_interval"])
-        job = ModuleJob(self, task_vars)
-        failed = job.start(MODULE, helm_args, job_timeout)
-        if failed:
-            return failed
-        try:
-            status = wait_for_job(job, progress, observe, give_up_after=job_timeout + 30)
-        finally:
-            job.cleanup()
-        if status is None or job.stopped(status):
+        result, stopped = job_with_progress(self, task_vars, MODULE, helm_args, job_timeout, progress, observe)
+        if stopped:
             return dict(failed=True, msg=(
                 "helm did not end within {0}s (job_timeout) and was stopped: release {1} in {2} may be left in a "
                 "pending state. Run playbooks/status.yml to see it; a stuck release needs a rollback "
                 "(playbooks/rollback.yml) before the next upgrade.").format(job_timeout, name, namespace))
-        return job.result(status)
+        return result

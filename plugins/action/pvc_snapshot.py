@@ -19,17 +19,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.plugins.action import ActionBase
-from ansible.utils.vars import merge_hash
 from ansible_collections.inferno.ops.plugins.module_utils.args_common import K8S_CONNECTION
 from ansible_collections.inferno.ops.plugins.plugin_utils.progress import (
-    ModuleJob,
     Progress,
+    ProgressAction,
     backup_state,
     connection_args,
+    job_with_progress,
     release_names,
-    wait_for_job,
+    wait_settings,
 )
 
 MODULE = "inferno.ops.pvc_snapshot"
@@ -41,39 +39,21 @@ JOB_MARGIN = 300
 
 def waits(args):
     """(wait_timeout, progress_interval) when the task waits for snapshots with progress lines, else None."""
-    try:
-        wait = boolean(args.get("wait", True), strict=True)
-        timeout = int(args.get("wait_timeout", 600))
-        interval = int(args.get("progress_interval", 5))
-    except (TypeError, ValueError):
+    settings = wait_settings(args, wait_default=True, timeout_default=600)
+    if settings is None:
         return None
+    wait, timeout, interval = settings
     if not wait or interval <= 0 or timeout <= 0 or args.get("state", "present") not in ("present", "imported"):
         return None
     return timeout, interval
 
 
-class ActionModule(ActionBase):
+class ActionModule(ProgressAction):
 
-    _supports_check_mode = True
-    _supports_async = True
+    MODULE = MODULE
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp  # tmp no longer has any effect
-        task_vars = task_vars or {}
-        args = dict(self._task.args)
-        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-        timing = None
-        if not (self._task.async_val or self._task.check_mode or self._connection.has_native_async):
-            timing = waits(args)
-        if timing is None:
-            result = merge_hash(result, self._execute_module(module_name=MODULE, module_args=args,
-                                                             task_vars=task_vars, wrap_async=wrap_async))
-        else:
-            result = merge_hash(result, self.wait_with_progress(args, task_vars, *timing))
-        if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        return result
+    def timing(self, args):
+        return None if self._task.check_mode else waits(args)
 
     def wait_with_progress(self, args, task_vars, timeout, interval):
         name, namespace = release_names(args)
@@ -87,16 +67,9 @@ class ActionModule(ActionBase):
 
         progress = Progress(task_vars.get("inventory_hostname", "localhost"),
                             "backup {0} of {1}/{2}".format(backup_id, namespace, name), timeout, interval)
-        job = ModuleJob(self, task_vars)
-        failed = job.start(MODULE, args, timeout + JOB_MARGIN)
-        if failed:
-            return failed
-        try:
-            status = wait_for_job(job, progress, observe, give_up_after=timeout + JOB_MARGIN + 30)
-        finally:
-            job.cleanup()
-        if status is None or job.stopped(status):
+        result, stopped = job_with_progress(self, task_vars, MODULE, args, timeout + JOB_MARGIN, progress, observe)
+        if stopped:
             return dict(failed=True, msg="inferno.ops.pvc_snapshot did not end within {0}s. Nothing was deleted: run "
                         "the task again with backup_id={1} to complete the backup.".format(
                             timeout + JOB_MARGIN, backup_id))
-        return job.result(status)
+        return result

@@ -21,10 +21,13 @@ __metaclass__ = type
 
 import math
 
-from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.plugins.action import ActionBase
-from ansible.utils.vars import merge_hash
-from ansible_collections.inferno.ops.plugins.plugin_utils.progress import Progress, release_names, release_state
+from ansible_collections.inferno.ops.plugins.plugin_utils.progress import (
+    Progress,
+    ProgressAction,
+    release_names,
+    release_state,
+    wait_settings,
+)
 
 MODULE = "inferno.ops.release_health"
 
@@ -34,37 +37,21 @@ def waits(args):
 
     Values the module would refuse are left to it: the module then runs once and says why.
     """
-    try:
-        wait = boolean(args.get("wait", False), strict=True)
-        timeout = int(args.get("wait_timeout", 300))
-        interval = int(args.get("progress_interval", 5))
-    except (TypeError, ValueError):
+    settings = wait_settings(args, wait_default=False, timeout_default=300)
+    if settings is None:
         return None
+    wait, timeout, interval = settings
     if not wait or interval <= 0 or timeout <= interval:
         return None
     return timeout, interval
 
 
-class ActionModule(ActionBase):
+class ActionModule(ProgressAction):
 
-    _supports_check_mode = True
-    _supports_async = True
+    MODULE = MODULE
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp  # tmp no longer has any effect
-        task_vars = task_vars or {}
-        args = dict(self._task.args)
-        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-        timing = None if self._task.async_val else waits(args)
-        if timing is None:
-            result = merge_hash(result, self._execute_module(module_name=MODULE, module_args=args,
-                                                             task_vars=task_vars, wrap_async=wrap_async))
-        else:
-            result = merge_hash(result, self.wait_with_progress(args, task_vars, *timing))
-        if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        return result
+    def timing(self, args):
+        return waits(args)  # in check mode too: the module only reads
 
     def wait_with_progress(self, args, task_vars, timeout, interval):
         name, namespace = release_names(args)

@@ -15,6 +15,9 @@ ready, and returns what the module returned:
 - ``ModuleJob`` runs a module as an async job (ansible-core's async_wrapper, as ``async:``
   on a task does) and polls it with ``async_status``, so that the action can read the
   cluster between polls.
+- ``ProgressAction`` is the action plugins' common ``run``: the module once, as ansible runs
+  it, or the subclass's wait with lines; ``job_with_progress`` runs a module as a job with a
+  line per interval.
 - ``release_state`` and ``backup_state`` turn what inferno.ops.release_health and
   inferno.ops.backup_info return into the text of a line: names and states only, never a value.
 
@@ -25,12 +28,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import shutil
 import tempfile
 import time
 
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+from ansible.utils.vars import merge_hash
 from ansible_collections.inferno.ops.plugins.module_utils.args_common import HELM_CONNECTION, K8S_CONNECTION
 
 # Connection options that group/inferno.ops.k8s and group/inferno.ops.helm give a task
@@ -145,6 +152,16 @@ def raw_options(options):
                 for name, option in options.items())
 
 
+def wait_settings(args, wait_default, timeout_default):
+    """(wait, wait_timeout, progress_interval) of a task's arguments, or None when one is not
+    a boolean or a whole number: the module then runs once and refuses it in its own words."""
+    try:
+        return (boolean(args.get("wait", wait_default), strict=True), int(args.get("wait_timeout", timeout_default)),
+                int(args.get("progress_interval", 5)))
+    except (TypeError, ValueError):
+        return None
+
+
 def release_names(args):
     """(release name, namespace) from a module's arguments, aliases included."""
     return (args.get("release_name") or args.get("name"),
@@ -152,34 +169,42 @@ def release_names(args):
 
 
 class ModuleJob(object):
-    """A module run as an async job from an action plugin, polled with async_status.
+    """A module run as an async job from an action plugin, polled until it ends.
 
     ``action`` is the running ActionBase; its ``_execute_module`` starts the job (through
-    ansible-core's async_wrapper, the way ``async:`` on a task does) and runs async_status.
+    ansible-core's async_wrapper, the way ``async:`` on a task does).
 
-    The job keeps its result file in a folder of its own, made private (0700) on the
-    controller, where this collection's modules run: the result of a helm job holds the
-    release's values, secrets included, and async_wrapper writes it readable by all. The
-    folder, result included, is removed by ``cleanup``, whatever happened. async_status is
-    pointed at the folder the wrapper reports (``results_file``), not at ``~`` expanded
-    again, which would be the account's passwd home rather than the job's $HOME.
+    This collection's modules run on the controller (``connection: local``). There the job
+    keeps its result file in a folder of its own, made private (0700): the result of a helm
+    job holds the release's values, secrets included, and async_wrapper writes it readable by
+    all. The job is polled by reading that file, as async_status would but without a module
+    run per poll (about 0.4 s each here), so its end is seen within ``poll_seconds`` (0.2 s);
+    ``cleanup`` removes the folder, result included, whatever happened. Over any other
+    connection the job uses the connection's async_dir and is polled and cleaned up with
+    async_status, once a second, pointed at the folder the wrapper reports (``results_file``):
+    ansible would expand ``~`` to the passwd home, not to the job's $HOME.
     """
+
+    LOCAL_TRANSPORTS = ("local", "ansible.builtin.local", "ansible.legacy.local")
 
     def __init__(self, action, task_vars):
         self.action = action
         self.task_vars = task_vars
         self.jid = None
-        self.async_dir = None
+        self.results_file = None
         self.private_dir = None
+        self.local = getattr(action._connection, "transport", None) in self.LOCAL_TRANSPORTS
+        self.poll_seconds = 0.2 if self.local else 1.0
 
     def start(self, module_name, module_args, time_limit):
         """Start the job; returns None, or the failed result when it could not start."""
         task = self.action._task
         shell = self.action._connection._shell
         saved_limit, saved_dir = task.async_val, shell.get_option("async_dir")
-        self.private_dir = tempfile.mkdtemp(prefix="inferno-ops-job-")
+        if self.local:
+            self.private_dir = tempfile.mkdtemp(prefix="inferno-ops-job-")
+            shell.set_option("async_dir", self.private_dir)
         task.async_val = int(time_limit)  # async_wrapper's time limit is read from the task
-        shell.set_option("async_dir", self.private_dir)
         try:
             started = self.action._execute_module(module_name=module_name, module_args=module_args,
                                                   task_vars=self.task_vars, wrap_async=True)
@@ -190,21 +215,40 @@ class ModuleJob(object):
             self.remove_private_dir()
             return dict(started, failed=True, msg=started.get("msg") or "The job did not start.")
         self.jid = started["ansible_job_id"]
-        self.async_dir = os.path.dirname(started.get("results_file") or os.path.join(self.private_dir, self.jid))
+        self.results_file = started.get("results_file") or os.path.join(self.private_dir or "", self.jid)
         return None
 
     def status(self):
         """async_status's answer: ``finished`` true once the job's result is in."""
+        if self.local:
+            return self.read_results_file()
         return self.action._execute_module(
             module_name="ansible.legacy.async_status", task_vars=self.task_vars,
-            module_args=dict(jid=self.jid, _async_dir=self.async_dir))
+            module_args=dict(jid=self.jid, _async_dir=os.path.dirname(self.results_file)))
+
+    def read_results_file(self):
+        """What async_status answers, read from the job's file (async_wrapper replaces it whole)."""
+        running = dict(started=1, finished=0, ansible_job_id=self.jid, results_file=self.results_file)
+        try:
+            with open(self.results_file) as handle:
+                text = handle.read()
+        except (IOError, OSError):
+            return running  # not written yet
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return running if not text.strip() else dict(
+                running, failed=True, finished=1, msg="Could not parse the job's result: {0}".format(text[:200]))
+        if data.get("started") and not data.get("finished"):
+            return dict(running, **data)
+        return dict(data, finished=1, ansible_job_id=self.jid, results_file=self.results_file)
 
     def cleanup(self):
         try:
-            if self.jid is not None:
+            if self.jid is not None and not self.local:
                 self.action._execute_module(
                     module_name="ansible.legacy.async_status", task_vars=self.task_vars,
-                    module_args=dict(jid=self.jid, mode="cleanup", _async_dir=self.async_dir))
+                    module_args=dict(jid=self.jid, mode="cleanup", _async_dir=os.path.dirname(self.results_file)))
         finally:
             self.jid = None
             self.remove_private_dir()
@@ -225,11 +269,12 @@ class ModuleJob(object):
         return dict((key, value) for key, value in status.items() if key not in JOB_KEYS)
 
 
-def wait_for_job(job, progress, observe, check_every=1.0, give_up_after=None, sleep=None):
-    """Poll ``job`` every ``check_every`` seconds until it finishes; when a line is due, print
-    ``observe()`` (a state text). Returns async_status's last answer, or None when the job
-    is still running after ``give_up_after`` seconds."""
+def wait_for_job(job, progress, observe, check_every=None, give_up_after=None, sleep=None):
+    """Poll ``job`` every ``check_every`` seconds (the job's ``poll_seconds`` by default) until
+    it finishes; when a line is due, print ``observe()`` (a state text). Returns async_status's
+    last answer, or None when the job is still running after ``give_up_after`` seconds."""
     sleep = sleep or time.sleep
+    check_every = check_every or job.poll_seconds
     while True:
         sleep(check_every)
         status = job.status()
@@ -239,3 +284,66 @@ def wait_for_job(job, progress, observe, check_every=1.0, give_up_after=None, sl
             return None
         if progress.due():
             progress.report(observe)
+
+
+def job_with_progress(action, task_vars, module, module_args, time_limit, progress, observe):
+    """Run ``module`` as a job stopped after ``time_limit`` seconds, with ``progress`` lines of
+    ``observe()`` while it runs. Returns (result, stopped): the module's result (or the failure
+    that kept the job from starting), or (None, True) when the job was stopped at its time
+    limit or never answered."""
+    job = ModuleJob(action, task_vars)
+    failed = job.start(module, module_args, time_limit)
+    if failed:
+        return failed, False
+    try:
+        status = wait_for_job(job, progress, observe, give_up_after=time_limit + 30)
+    finally:
+        job.cleanup()
+    if status is None or job.stopped(status):
+        return None, True
+    return job.result(status), False
+
+
+class ProgressAction(ActionBase):
+    """An action plugin for a module whose wait shows progress.
+
+    ``plan(task_vars)`` returns the module's arguments and, when this task waits with lines,
+    a callable that does so and returns the result; None runs the module once, as ansible
+    would without the plugin (also whenever the task itself is ``async``). By default the
+    arguments are the task's, and it waits with lines when ``timing(args)`` gives
+    (wait_timeout, progress_interval), through ``wait_with_progress(args, task_vars, timeout,
+    interval)``.
+    """
+
+    _supports_check_mode = True
+    _supports_async = True
+    MODULE = None
+
+    def timing(self, args):
+        raise NotImplementedError
+
+    def wait_with_progress(self, args, task_vars, timeout, interval):
+        raise NotImplementedError
+
+    def plan(self, task_vars):
+        args = dict(self._task.args)
+        timing = self.timing(args)
+        if timing is None:
+            return args, None
+        return args, lambda: self.wait_with_progress(args, task_vars, *timing)
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ProgressAction, self).run(tmp, task_vars)
+        del tmp  # tmp no longer has any effect
+        task_vars = task_vars or {}
+        module_args, wait_with_progress = self.plan(task_vars)
+        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
+        if wait_with_progress is None or self._task.async_val or self._connection.has_native_async:
+            outcome = self._execute_module(module_name=self.MODULE, module_args=module_args, task_vars=task_vars,
+                                           wrap_async=wrap_async)
+        else:
+            outcome = wait_with_progress()
+        result = merge_hash(result, outcome)
+        if not wrap_async:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result

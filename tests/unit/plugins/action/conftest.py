@@ -116,10 +116,12 @@ def modules(clock):
 
 @pytest.fixture
 def make_action(modules, monkeypatch):
-    def make(action_class, args, check_mode=False, async_val=0):
+    def make(action_class, args, check_mode=False, async_val=0, transport="ssh"):
         task = types.SimpleNamespace(args=dict(args), async_val=async_val, check_mode=check_mode, action="test",
                                      environment=[], collections=[])
-        connection = types.SimpleNamespace(has_native_async=False, _shell=FakeShell(), transport="local")
+        # "ssh": the job is polled with async_status (the local path, which reads the result file, has
+        # its own tests in test_progress.py).
+        connection = types.SimpleNamespace(has_native_async=False, _shell=FakeShell(), transport=transport)
         action = action_class(task, connection, None, None, None, None)
         modules.task = task
         monkeypatch.setattr(action, "_execute_module", modules)

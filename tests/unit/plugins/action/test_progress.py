@@ -3,6 +3,9 @@ a backup's state. The actions that use them are tested in the other files of thi
 
 from __future__ import annotations
 
+import json
+import types
+
 import pytest
 
 from ansible_collections.inferno.ops.plugins.plugin_utils import progress
@@ -78,3 +81,38 @@ def test_connection_options_are_passed_on_as_the_task_has_them():
     assert progress.connection_args(args, progress.K8S_OPTIONS) == {
         "kubeconfig": "/k", "api_key": "token", "binary_path": "/h", "ca_cert": "/ca.pem", "proxy": "http://proxy:3128"}
     assert progress.release_names({"name": "inferno", "namespace": "prod"}) == ("inferno", "prod")
+
+
+@pytest.fixture
+def local_job(tmp_path):
+    """A ModuleJob on the controller whose async_wrapper wrote (or will write) tmp_path/j1."""
+    action = types.SimpleNamespace(_connection=types.SimpleNamespace(transport="local"))
+    job = progress.ModuleJob(action, {})
+    job.jid, job.results_file = "j1", str(tmp_path / "j1")
+    return job
+
+
+def write(job, text):
+    with open(job.results_file, "w") as handle:
+        handle.write(text)
+
+
+def test_a_job_is_running_until_its_result_replaces_the_started_record(local_job):
+    assert local_job.local and local_job.poll_seconds == 0.2
+    assert local_job.status()["finished"] == 0  # async_wrapper has not written yet
+    write(local_job, json.dumps({"started": 1, "finished": 0, "ansible_job_id": "j1"}))
+    assert local_job.status()["finished"] == 0
+    write(local_job, json.dumps({"changed": True, "status": {"revision": 2}}))
+    done = local_job.status()
+    assert done["finished"] == 1 and progress.ModuleJob.result(done) == {"changed": True, "status": {"revision": 2}}
+
+
+def test_a_job_stopped_at_its_time_limit_reads_as_stopped(local_job):
+    write(local_job, json.dumps({"failed": 1, "msg": "Timeout exceeded", "child_pid": 4242}))
+    assert progress.ModuleJob.stopped(local_job.status())
+
+
+def test_an_unreadable_result_fails_the_job_and_says_so(local_job):
+    write(local_job, "Traceback (most recent call last): ...")
+    status = local_job.status()
+    assert status["failed"] and status["finished"] == 1 and "Could not parse the job's result" in status["msg"]
