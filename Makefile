@@ -1,6 +1,6 @@
 # Developer entry points. CI runs .ci/run, which is `make test`. `make demo` and `make test`
 # each set up what they need first (setup is idempotent: about 3 s once done).
-.PHONY: help setup test lint changelog clean demo cluster-up cluster-down
+.PHONY: help setup test lint changelog clean demo cluster-up cluster-down kind
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -20,6 +20,12 @@ cluster-up: ## start the local control plane (builds it on first use, ~7 min)
 
 cluster-down: ## stop the local control plane (its logs are kept)
 	scripts/cluster down
+
+# Molecule runs the ansible-* programs it finds on PATH, so .venv/bin goes first. Without
+# docker, kind or kubectl it stops at once and says so (`molecule test -s local` needs no Docker).
+kind: ## molecule test on a kind cluster, for Docker users (kind v0.30, kubectl, curl, git; README: Molecule)
+	@test -x .venv/bin/molecule || { echo "make kind: .venv/bin/molecule is missing: run 'make setup' first" >&2; exit 1; }
+	PATH="$(CURDIR)/.venv/bin:$$PATH" molecule test
 
 lint: setup ## yamllint, ansible-lint and shellcheck only
 	bash scripts/test.sh lint

@@ -4,6 +4,7 @@
     python -m tools.local_cluster up --no-real-node   # kwok nodes only: no containers, no root needed
     python -m tools.local_cluster up --snapshot-store DIR   # CSI snapshots in DIR, which `down` keeps
     python -m tools.local_cluster env      # prints: export KUBECONFIG=...
+    python -m tools.local_cluster image    # build (or find) Inferno's image archive, for `kind load image-archive`
     python -m tools.local_cluster status
     python -m tools.local_cluster down     # stop everything, keep the logs
     python -m tools.local_cluster kill kube-apiserver     # fault injection: crash one component
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("status", help="show the processes, ports and kubeconfig as JSON")
     commands.add_parser("env", help="print the KUBECONFIG export for your shell")
     commands.add_parser("build", help="only build (or find) the binaries, and print their paths")
+    commands.add_parser("image", help="only build (or find) Inferno's OCI image archive, and print its name and "
+                                      "path (INFERNO_IMAGE_ARCHIVE for the kind scenario)")
     for verb, text in (("kill", "SIGKILL one component, as a crash would (fault injection)"),
                        ("revive", "start a killed component again and wait until it serves")):
         commands.add_parser(verb, help=text).add_argument("component", help="e.g. kube-apiserver, snapshot-simulator")
@@ -47,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "simulate-snapshots":
             from .snapshots import main as simulate_main
             simulate_main(args.kubeconfig)
+            return 0
+        if args.command == "image":
+            from . import build, images
+            try:
+                name, path = images.inferno_archive(build.Progress("inferno image"))
+            except (build.BuildError, images.ImageError) as error:
+                print(f"cluster image: {error}", file=sys.stderr)
+                return 1
+            print(json.dumps({"image": name, "archive": str(path)}, indent=2))
             return 0
         if args.command == "build":
             from . import build

@@ -291,16 +291,26 @@ def cached(name: str, make) -> Path:
     return path
 
 
+def inferno_archive(progress=None) -> tuple[str, Path]:
+    """Inferno's image name and archive, built when the cache lacks it.
+
+    The same archive the real node imports is what `kind load image-archive` takes: the kind
+    scenario (molecule/default) loads it through INFERNO_IMAGE_ARCHIVE.
+    """
+    version = inferno_binary.INFERNO_VERSION
+    path = cached(f"inferno-{version}", lambda _: inferno_image(inferno_binary.ensure_built(progress), version))
+    return f"{INFERNO_IMAGE_REPOSITORY}:{version}", path
+
+
 def ensure_images(progress=None) -> dict[str, Path]:
     """Every image archive the real node needs, by image name; builds what the cache lacks."""
-    version = inferno_binary.INFERNO_VERSION
     busybox = busybox_version()
     archives = {
         PAUSE_IMAGE: cached("pause-1", pause_image),
         f"{BUSYBOX_IMAGE_REPOSITORY}:{busybox}": cached(f"busybox-{busybox}", lambda _: busybox_image(busybox)),
-        f"{INFERNO_IMAGE_REPOSITORY}:{version}": cached(
-            f"inferno-{version}", lambda _: inferno_image(inferno_binary.ensure_built(progress), version)),
     }
+    inferno_name, inferno_path = inferno_archive(progress)  # last: the long build, after the quick checks
+    archives[inferno_name] = inferno_path
     return archives
 
 
