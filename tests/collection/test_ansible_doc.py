@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.collection.test_build import ANSIBLE_GALAXY, REPO_ROOT, run_galaxy
+from tests.collection.test_build import ANSIBLE_GALAXY, build_and_install
 
 ANSIBLE_DOC = Path(sys.executable).parent / "ansible-doc"
 COLLECTION = "inferno.ops"
@@ -61,14 +61,7 @@ def fixture_installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build and install the collection once; return the installed inferno/ops directory."""
     if not ANSIBLE_GALAXY.exists() or not ANSIBLE_DOC.exists():
         pytest.fail(f"{ANSIBLE_GALAXY.parent} has no ansible-galaxy or ansible-doc: run the tests with the .venv Python")
-    work = tmp_path_factory.mktemp("docs")
-    run_galaxy("collection", "build", "--output-path", str(work), str(REPO_ROOT), cwd=work)
-    tarball = next(work.glob("inferno-ops-*.tar.gz"))
-    run_galaxy("collection", "install", "--offline", "--force", "--no-deps", str(tarball), "-p",
-               str(work / "collections"), cwd=work)
-    installed = work / "collections" / "ansible_collections" / "inferno" / "ops"
-    assert (installed / "MANIFEST.json").is_file()
-    return installed
+    return build_and_install(tmp_path_factory.mktemp("docs"))
 
 
 def collections_dir(installed: Path) -> Path:

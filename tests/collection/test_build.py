@@ -74,6 +74,18 @@ def run_galaxy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def build_and_install(work: Path) -> Path:
+    """Build the collection from this checkout into ``work`` and install it there, as a user
+    does; returns the installed inferno/ops directory (its collections path is three levels up)."""
+    run_galaxy("collection", "build", "--output-path", str(work), str(REPO_ROOT), cwd=work)
+    tarball = next(work.glob("inferno-ops-*.tar.gz"))
+    run_galaxy("collection", "install", "--offline", "--force", "--no-deps", str(tarball), "-p",
+               str(work / "collections"), cwd=work)
+    installed = work / "collections" / "ansible_collections" / "inferno" / "ops"
+    assert (installed / "MANIFEST.json").is_file()
+    return installed
+
+
 @pytest.fixture(name="tarball", scope="module")
 def fixture_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the collection once for every test in this module."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.collection.test_build import REPO_ROOT, run_galaxy
+from tests.collection.test_build import REPO_ROOT, build_and_install
 
 ANSIBLE_BUILDER = Path(sys.executable).parent / "ansible-builder"
 DEFINITION = REPO_ROOT / "execution-environment" / "execution-environment.yml"
@@ -47,10 +47,7 @@ def test_ansible_builder_writes_a_build_context_with_the_tested_versions_and_a_c
 
 
 def test_introspection_finds_the_collection_s_python_requirements_in_the_installed_tree(tmp_path):
-    run_galaxy("collection", "build", "--output-path", str(tmp_path), str(REPO_ROOT), cwd=tmp_path)
-    tarball = next(tmp_path.glob("inferno-ops-*.tar.gz"))
-    run_galaxy("collection", "install", "--offline", "--force", "--no-deps", str(tarball), "-p",
-               str(tmp_path / "collections"), cwd=tmp_path)
-    found = yaml.safe_load(builder("introspect", str(tmp_path / "collections")))
+    collections = build_and_install(tmp_path).parents[2]
+    found = yaml.safe_load(builder("introspect", str(collections)))
     # PyYAML is left out by ansible-builder itself: ansible-core brings it.
     assert "kubernetes>=24.2.0  # from collection inferno.ops" in found["python"], found

@@ -13,16 +13,16 @@ points at a file that does not exist, so nothing but the token can reach the clu
 from __future__ import annotations
 
 import base64
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client, utils
 
-from .playbooks import ON_SIMULATED_NODES, REPO, VENV_BIN, ansible_playbook, extra_vars, history
+from tests.collection.test_build import build_and_install
+
+from .playbooks import ON_SIMULATED_NODES, REPO, ansible_playbook, extra_vars, history
 
 PLAYBOOKS = {"deploy": "inferno.ops.deploy", "status": "inferno.ops.status", "backup": "inferno.ops.backup",
              "restore": "inferno.ops.restore", "prune": "inferno.ops.prune_backups"}
@@ -38,18 +38,7 @@ def documents(name: str, rbac: Path = REPO / "files" / "rbac") -> list[dict]:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """The collection built from this checkout and installed; returns the collections path."""
-    work = tmp_path_factory.mktemp("installed")
-    built = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(work)],
-                           cwd=REPO, capture_output=True, text=True, check=False)
-    assert built.returncode == 0, built.stdout + built.stderr
-    collections = work / "collections"
-    # --force and no ansible.cfg: the checkout's own collections path already holds inferno.ops.
-    done = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--force", "--offline",
-                           "--no-deps", "-p", str(collections), str(next(work.glob("inferno-ops-*.tar.gz")))],
-                          cwd=work, env={**os.environ, "ANSIBLE_CONFIG": ""}, capture_output=True, text=True,
-                          check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return collections
+    return build_and_install(tmp_path_factory.mktemp("installed")).parents[2]
 
 
 def test_every_playbook_has_an_rbac_file_and_the_docs_name_it():
