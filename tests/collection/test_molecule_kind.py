@@ -9,6 +9,9 @@ checked here:
 - the pins agree with each other: the node image's Kubernetes minor release is the one of
   csi-driver-host-path's deployment, and external-snapshotter is the release whose CRDs
   the local scenario installs;
+- the check create.yml runs first, that each pin is a published tag of its project
+  (`git ls-remote`), run by the real ansible-playbook against local git repositories: a
+  missing tag, a branch, a prefix of a tag, and an unreachable repository;
 - the MetalLB pool computed from `docker network inspect kind` for /16, /20 and /24
   networks, a dual-stack one, and the refusal of an IPv6-only or tiny one;
 - the capacity check against the profiles' requests;
@@ -152,6 +155,89 @@ def test_the_pins_agree_with_each_other():
     assert VARS["kind_version"] == "v0.30.0"
     for name in ("external_snapshotter_version", "csi_hostpath_version", "metallb_version", "kind_version"):
         assert re.match(r"^v\d+\.\d+\.\d+$", VARS[name]), f"{name} is not a release tag: {VARS[name]}"
+
+
+def test_every_pin_is_a_published_tag_of_its_project():
+    pins = rendered(VARS["kind_release_pins"], VARS)
+    assert {pin["variable"]: pin["tag"] for pin in pins} == {
+        name: VARS[name] for name in ("external_snapshotter_version", "csi_hostpath_version", "metallb_version")}
+    assert all(pin["repo"].startswith("https://github.com/") and pin["repo"].endswith(".git") for pin in pins)
+
+
+def test_create_checks_the_pins_and_the_hostpath_deployment_before_it_makes_the_cluster():
+    pins_index, pins = task(CREATE, "Check the pinned releases against their projects' published tags")
+    assert pins["ansible.builtin.import_tasks"] == "tasks/check_release_pins.yml"
+    fetch_index, fetch = task(CREATE, "Fetch external-snapshotter and csi-driver-host-path")
+    assert fetch["ansible.builtin.git"]["version"] == "{{ item.tag }}"
+    deploy_index, deploy = task(CREATE, "has a deploy.sh for the node image's Kubernetes")
+    assert "csi_hostpath_deploy" in deploy["ansible.builtin.assert"]["fail_msg"]
+    create_index, _ = task(CREATE, "Create the kind cluster")
+    assert pins_index < fetch_index < deploy_index < create_index
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}).stdout
+
+
+def project_repo(tmp_path: Path, name: str, tags: dict[str, bool]) -> str:
+    """A git repository with one commit and ``tags`` (name: annotated?), and a branch named v9.9.9; its file:// URL."""
+    repo = tmp_path / name
+    repo.mkdir()
+    git("init", "-q", "-b", "main", cwd=repo)
+    (repo / "README").write_text(name)
+    git("add", "README", cwd=repo)
+    git("commit", "-q", "-m", "first", cwd=repo)
+    git("branch", "v9.9.9", cwd=repo)
+    for tag, annotated in tags.items():
+        git("tag", *(["-a", "-m", tag] if annotated else []), tag, cwd=repo)
+    return repo.as_uri()
+
+
+def check_pins(tmp_path: Path, pins: list[dict]) -> subprocess.CompletedProcess:
+    """tasks/check_release_pins.yml, run alone by the real ansible-playbook over ``pins``."""
+    playbook = tmp_path / "check_pins.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "check the pins", "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "vars": {"kind_release_pins": pins},
+        "tasks": [{"ansible.builtin.import_tasks": str(SCENARIO / "tasks" / "check_release_pins.yml")}]}]))
+    env = {**os.environ, "ANSIBLE_FILTER_PLUGINS": str(SCENARIO / "filter_plugins"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
+    return subprocess.run([str(BIN / "ansible-playbook"), str(playbook)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_pin_check_asks_each_repository_for_its_tag_and_names_the_variable_to_change(tmp_path):
+    snapshotter = project_repo(tmp_path, "external-snapshotter", {"v8.7.0": True})
+    hostpath = project_repo(tmp_path, "csi-driver-host-path", {"v1.18.0": False, "v1.18.0-rc.1": True})
+    metallb = project_repo(tmp_path, "metallb", {"v0.15.3": True, "v0.15.30": True})
+    pins = [
+        {"project": "external-snapshotter", "variable": "external_snapshotter_version", "tag": "v8.7.0",
+         "repo": snapshotter},
+        {"project": "csi-driver-host-path", "variable": "csi_hostpath_version", "tag": "v1.18.0", "repo": hostpath},
+        {"project": "MetalLB", "variable": "metallb_version", "tag": "v0.15.3", "repo": metallb},
+    ]
+    published = check_pins(tmp_path, pins)
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert "failed=0" in published.stdout
+
+    # A release that was never tagged, a branch that is not a tag, and a prefix of a real tag.
+    for tag in ("v0.15.4", "v9.9.9", "v0.15"):
+        wrong = [*pins[:2], {**pins[2], "tag": tag}]
+        result = check_pins(tmp_path, wrong)
+        flat = " ".join((result.stdout + result.stderr).split())
+        assert result.returncode != 0, flat
+        assert (f"MetalLB has no release tag {tag} at {metallb}: set metallb_version in "
+                "molecule/default/vars/kind.yml to one of its published releases.") in flat, flat
+        assert "external-snapshotter has no" not in flat and "csi-driver-host-path has no" not in flat
+
+    unreachable = [{**pins[0], "repo": (tmp_path / "nowhere").as_uri()}, *pins[1:]]
+    result = check_pins(tmp_path, unreachable)
+    flat = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert re.search(r"could not ask \S+/nowhere for its tag v8\.7\.0 \(git ls-remote exited 128: .+\): the kind "
+                     r"scenario needs network access to GitHub", flat), flat
 
 
 # --- The MetalLB pool ---------------------------------------------------------------

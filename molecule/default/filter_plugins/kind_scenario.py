@@ -9,6 +9,7 @@ no role or playbook of inferno.ops needs kind, so they are not in plugins/filter
 
 - ``kind_missing_tools``: which of the named programs are not on PATH;
 - ``kind_version_problem``: whether ``kind version`` is the release the node image was built for;
+- ``kind_release_pin_problem``: whether every pinned release is a published tag of its project;
 - ``kind_capacity_problem``: whether Docker can hold every profile's requests on one worker;
 - ``kind_metallb_pool``: a MetalLB address range at the top of the kind network's IPv4 subnet;
 - ``kind_image_reference`` / ``kind_archive_image``: the Inferno image to load, from a name
@@ -74,6 +75,36 @@ def kind_version_problem(output, required, node_image=""):
     return (f"{shown}, but the scenario's node image{image} is the one built for kind {required} "
             f"(kind supports node images with the release they were built for): install kind {required} "
             f"(for example `go install sigs.k8s.io/kind@{required}`), or {LOCAL_SCENARIO}.")
+
+
+def published_tag(result):
+    """Whether one ``git ls-remote --tags --exit-code REPO refs/tags/TAG`` result lists that very tag."""
+    wanted = "refs/tags/" + result["item"]["tag"]
+    refs = [line.split("\t", 1)[-1] for line in (result.get("stdout") or "").splitlines()]
+    return result.get("rc") == 0 and any(ref in (wanted, wanted + "^{}") for ref in refs)
+
+
+def kind_release_pin_problem(results):
+    """Empty when every ``git ls-remote`` of ``kind_release_pins`` found its tag, else one sentence per pin that did not.
+
+    ``git ls-remote --exit-code`` exits 2 when the repository answered and has no such ref;
+    any other failure means the repository could not be asked.
+    """
+    problems = []
+    for result in results:
+        if published_tag(result):
+            continue
+        pin = result["item"]
+        if result.get("rc") in (0, 2):
+            problems.append(
+                "{project} has no release tag {tag} at {repo}: set {variable} in molecule/default/vars/kind.yml "
+                "to one of its published releases".format(**pin))
+        else:
+            reason = ((result.get("stderr") or result.get("msg") or "").strip().splitlines() or ["no output"])[-1]
+            problems.append(
+                "could not ask {repo} for its tag {tag} (git ls-remote exited {rc}: {reason}): the kind scenario "
+                "needs network access to GitHub".format(rc=result.get("rc"), reason=reason, **pin))
+    return "; ".join(problems) + ("." if problems else "")
 
 
 def cpu_cores(quantity):
@@ -237,6 +268,7 @@ class FilterModule(object):
         return {
             "kind_missing_tools": kind_missing_tools,
             "kind_version_problem": kind_version_problem,
+            "kind_release_pin_problem": kind_release_pin_problem,
             "kind_capacity_problem": kind_capacity_problem,
             "kind_metallb_pool": kind_metallb_pool,
             "kind_image_reference": kind_image_reference,
