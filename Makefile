@@ -27,7 +27,7 @@ kind: ## molecule test on a kind cluster, for Docker users (kind v0.30, kubectl,
 	@test -x .venv/bin/molecule || { echo "make kind: .venv/bin/molecule is missing: run 'make setup' first" >&2; exit 1; }
 	PATH="$(CURDIR)/.venv/bin:$$PATH" molecule test
 
-lint: setup ## yamllint, ansible-lint and shellcheck only
+lint: setup ## yamllint, ansible-lint, shellcheck and ruff only
 	bash scripts/test.sh lint
 
 changelog: setup ## rebuild CHANGELOG.rst and changelogs/changelog.yaml from changelogs/fragments

@@ -3,6 +3,7 @@
 #   1. yamllint .          (config: .yamllint)
 #   2. ansible-lint        (config: .ansible-lint)
 #   2b. shellcheck scripts/*.sh (they do not ship, so step 3's sanity no longer sees them)
+#   2c. ruff check .       (config: ruff.toml; every Python file, shipped or not)
 #   3. scripts/check_artifact.sh (the built tarball, installed: ansible-test sanity,
 #                           ansible-lint as Galaxy's importer runs it, the shipped unit tests)
 #   3b. go vet and go test of the local cluster's CSI driver, the csi-test sanity suite
@@ -11,7 +12,7 @@
 #                           tests/integration starts the local control plane, building it
 #                           on first use; tools/local_cluster/tests need no cluster)
 #   5. molecule test -s local, and molecule syntax -s default (kind needs Docker)
-# `scripts/test.sh lint` runs steps 1-2b only (`make lint`).
+# `scripts/test.sh lint` runs steps 1-2c only (`make lint`).
 # Needs the environment from `make setup` (scripts/setup.sh).
 set -euo pipefail
 
@@ -56,6 +57,9 @@ run_step yamllint yamllint .
 run_step ansible-lint ansible-lint
 
 run_step shellcheck shellcheck scripts/*.sh
+
+# Every Python file of the checkout (ruff.toml), also the ones step 3's sanity never sees.
+run_step ruff ruff check .
 
 if [[ "$mode" == lint ]]; then
     banner "lint passed"

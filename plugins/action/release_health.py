@@ -66,7 +66,7 @@ class ActionModule(ProgressAction):
             if (health.get("failed") or health.get("healthy") or health.get("waited_seconds", 0) < run_for
                     or progress.elapsed() >= timeout):
                 break
-            progress.report(lambda: release_state(health))
+            progress.report(lambda health=health: release_state(health))
         if not health.get("failed"):
             health["waited_seconds"] = round(progress.elapsed(), 1)
         return health

@@ -115,8 +115,8 @@ def read_manifest(data, where):
     """The manifest document from its bytes; ArchiveError when it is not one of ours."""
     try:
         document = json.loads(data.decode("utf-8"))
-    except ValueError:
-        raise ArchiveError("{0} is not valid JSON: it was changed or damaged after upload".format(where))
+    except ValueError as error:
+        raise ArchiveError("{0} is not valid JSON: it was changed or damaged after upload".format(where)) from error
     if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT or not isinstance(
             document.get("files"), dict) or not (document.get("archive") or {}).get("sha256"):
         raise ArchiveError("{0} is not an inferno.ops backup manifest (format {1})".format(where, MANIFEST_FORMAT))

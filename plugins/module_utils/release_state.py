@@ -120,7 +120,7 @@ class ReleaseState(object):
             return json.loads(out) if out.strip() else None
         except ValueError as error:
             raise ReleaseStateError("helm returned unreadable JSON for {0} of release '{1}': {2}".format(
-                what, self.name, error))
+                what, self.name, error)) from error
 
     def helm_version(self):
         """helm's version, e.g. 'v3.17.2'."""

@@ -33,7 +33,7 @@ ELF_MAGIC = b"\x7fELF"
 # checkout's own settings, and the tests that need the checkout's tools/ or scripts/ or a
 # cluster. Every other file git tracks must ship.
 LEFT_OUT = (
-    ".ci/", ".gitignore", ".yamllint", "Makefile", "conftest.py", "ansible.cfg", "deploy.yml",
+    ".ci/", ".gitignore", ".yamllint", "ruff.toml", "Makefile", "conftest.py", "ansible.cfg", "deploy.yml",
     "galaxy.yml", "collections/", "execution-environment/", "requirements/", "scripts/", "tools/",
     "tests/integration/", "tests/chart/", "tests/collection/", "molecule/local/",
 )

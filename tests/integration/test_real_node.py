@@ -9,6 +9,7 @@ to its claims, and what it answers through the chart's Services.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import socket
@@ -227,7 +228,7 @@ def assert_helm_showed_progress(output: str, namespace: str, new_pod: str) -> No
                        r"ready(.*)$", task, re.MULTILINE)
     assert lines, task
     seconds = [int(line[0]) for line in lines]
-    assert seconds[0] >= 5 and all(later - earlier >= 4 for earlier, later in zip(seconds, seconds[1:])), task
+    assert seconds[0] >= 5 and all(later - earlier >= 4 for earlier, later in itertools.pairwise(seconds)), task
     # maxSurge 1: the old pod serves while the new one starts, named with its state.
     assert any(f"{new_pod}: " in line[3] for line in lines), task
     assert KNOWN_SECRET not in output

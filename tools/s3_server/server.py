@@ -179,7 +179,7 @@ class S3Server:  # pylint: disable=too-many-instance-attributes
             return self
         weed = self.binary or build.ensure_built()
         if not self.ports:
-            self.ports = self.saved_ports() or dict(zip(PORT_NAMES, pick_ports(len(PORT_NAMES))))
+            self.ports = self.saved_ports() or dict(zip(PORT_NAMES, pick_ports(len(PORT_NAMES)), strict=True))
         busy = self.open_ports()
         if busy:
             raise S3ServerError(f"cannot start the S3 server in {self.root}: its ports {busy} are in use (a data "

@@ -33,8 +33,9 @@ def backup_set(ready, errors=None):
 
 @pytest.fixture
 def snapshot(make_action, run_action, modules):
-    def run(polls=0, outcome=None, sets=(backup_set(1),), check_mode=False, **args):
+    def run(polls=0, outcome=None, sets=None, check_mode=False, **args):
         outcome = DONE if outcome is None else outcome
+        sets = (backup_set(1),) if sets is None else sets
         modules.script(MODULE, STARTED)
         modules.script(STATUS, *([RUNNING] * polls + [dict(outcome, finished=True)] + [{"erased": "j7"}]), takes=0.2)
         modules.answer_with(OBSERVER, lambda args: sets[min(len(modules.of(OBSERVER)) - 1, len(sets) - 1)],

@@ -150,7 +150,7 @@ class FakeHelm(object):
         assert os.path.isfile(os.path.join(args[3], "Chart.yaml"))
         config = {}
         flags = args[5:-3]
-        for flag, value in zip(flags[::2], flags[1::2]):
+        for flag, value in zip(flags[::2], flags[1::2], strict=True):
             if flag == "--values":
                 with open(value) as stream:
                     layer = yaml.safe_load(stream) or {}
@@ -538,7 +538,7 @@ def test_validate_uses_a_stand_in_name_in_default_when_the_namespace_does_not_ex
     assert result["validated"] == OBJECTS
     targets = dry_run_targets(dynamic)
     assert targets[0] == ("ClusterRole", None, "inferno-reader", None)  # cluster-scoped: as it is
-    for kind, namespace, name, body_namespace in targets[1:]:
+    for _kind, namespace, name, body_namespace in targets[1:]:
         assert (namespace, body_namespace) == ("default", "default")
         assert name.startswith("inferno-ops-dry-run-") and len(name) == len("inferno-ops-dry-run-") + 10
     assert [applied["body"]["metadata"]["name"] for applied in dynamic.dry_runs.applied[1:]] == [

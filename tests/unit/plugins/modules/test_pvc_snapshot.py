@@ -492,7 +492,7 @@ def test_a_set_whose_namespace_was_deleted_is_pruned_with_its_contents(run, clus
 def index_entries(handles=("snap-a", "snap-b")):
     return [{"name": logic.snapshot_name(pvc, "b1"), "pvc": pvc, "handle": handle, "driver": "hostpath.csi.k8s.io",
              "snapshot_class": "csi-snap", "source_claim": {"storageClassName": "standard", "volumeMode": "Filesystem"}}
-            for pvc, handle in zip(CLAIMS, handles)]
+            for pvc, handle in zip(CLAIMS, handles, strict=True)]
 
 
 def test_import_brings_the_snapshots_back_by_handle_and_makes_the_namespace(run, cluster):
