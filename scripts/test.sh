@@ -8,9 +8,10 @@
 #                           ansible-lint as Galaxy's importer runs it, the shipped unit tests)
 #   3b. go vet and go test of the local cluster's CSI driver, the csi-test sanity suite
 #       included (tools/local_cluster/csi_hostpath)
-#   4. pytest tests tools  (one session; a run that collects no tests is a FAILURE;
+#   4. pytest tests tools  (two sessions at once: the cluster's tests, and beside them those
+#                           that need no cluster; a session that collects no tests is a FAILURE;
 #                           tests/integration starts the local control plane, building it
-#                           on first use; tools/local_cluster/tests need no cluster)
+#                           on first use)
 #   5. molecule test -s local, and molecule syntax -s default (kind needs Docker)
 # `scripts/test.sh lint` runs steps 1-2c only (`make lint`).
 # Needs the environment from `make setup` (scripts/setup.sh).
@@ -82,15 +83,36 @@ csi_driver_tests() {
 }
 run_step csi-driver csi_driver_tests
 
-# --durations: the slowest tests, so that the warm CI budget (30 min) can be kept.
-banner "pytest: python -m pytest tests tools -ra --durations=40"
-rc=0
-python -m pytest tests tools -ra --durations=40 || rc=$?
-if [[ $rc -eq 5 ]]; then
-    fail "pytest: no tests ran (pytest exit code 5: nothing collected under tests/ or tools/)"
-elif [[ $rc -ne 0 ]]; then
-    fail "pytest (exit code $rc)"
-fi
+# Two pytest sessions at once, which between them take every test under tests/ and tools/:
+# the tests that start, use or build a cluster (one real node per machine, so one session,
+# one test at a time) and, beside them on the other core, those that need none (the chart,
+# the collection, the unit tests). pytest-xdist cannot split them: its --dist loadgroup sets
+# item._nodeid, which pytest 9 no longer reads. --durations: the slowest tests, so that the
+# warm CI budget (30 min) can be kept.
+CLUSTER_TESTS=(tests/integration tools/local_cluster tools/s3_server)
+pytest_session() { # NAME ARGS...: one pytest session; a session that collects no tests is a failure
+    local name="$1" rc=0
+    shift
+    python -m pytest "$@" -ra || rc=$?
+    if [[ $rc -eq 5 ]]; then
+        echo "pytest ($name): no tests ran (pytest exit code 5: nothing collected)" >&2
+    fi
+    return "$rc"
+}
+no_cluster_log="$(mktemp)"
+trap 'rm -f "$no_cluster_log"' EXIT
+banner "pytest: tests that need no cluster (in the background): python -m pytest tests tools ${CLUSTER_TESTS[*]/#/--ignore=}"
+pytest_session "no cluster" tests tools "${CLUSTER_TESTS[@]/#/--ignore=}" --durations=10 >"$no_cluster_log" 2>&1 &
+no_cluster_pid=$!
+banner "pytest: tests on the local cluster: python -m pytest ${CLUSTER_TESTS[*]} --durations=40"
+cluster_rc=0
+pytest_session "cluster" "${CLUSTER_TESTS[@]}" --durations=40 || cluster_rc=$?
+no_cluster_rc=0
+wait "$no_cluster_pid" || no_cluster_rc=$?
+banner "pytest: tests that need no cluster (their output)"
+cat "$no_cluster_log"
+[[ $no_cluster_rc -eq 0 ]] || fail "pytest, tests that need no cluster (exit code $no_cluster_rc)"
+[[ $cluster_rc -eq 0 ]] || fail "pytest, tests on the local cluster (exit code $cluster_rc)"
 echo "-- pytest: OK"
 
 # The shared converge/verify on the local control plane, idempotence included.
