@@ -19,7 +19,7 @@ import yaml
 from kubernetes import client
 
 from .kube import delete_namespace, eventually
-from .playbooks import ansible_playbook, module_task
+from .playbooks import QUICK_START, ansible_playbook, extra_vars, module_task
 from .test_volume_data import CLAIMS, WRITE, digests, inferno_ready, run_pod
 
 SNAPSHOTS = ("snapshot.storage.k8s.io", "v1")
@@ -68,7 +68,8 @@ def store_archives(cluster) -> set[str]:
 def test_a_deleted_namespace_comes_back_from_s3_with_its_data(local_cluster, s3_server, s3_bucket, tmp_path):
     source, target = "dr-source", "dr-target"
     backups = tmp_path / "backups"
-    common = ["-i", "inventories/dev", "-e", f"inferno_backups_dir={backups}", *s3_vars(s3_server, s3_bucket)]
+    common = ["-i", "inventories/dev", "-e", f"inferno_backups_dir={backups}", *s3_vars(s3_server, s3_bucket),
+              *extra_vars(inferno_values=QUICK_START)]
     env = s3_env(s3_server)
     outputs = []
 
@@ -137,7 +138,8 @@ def test_a_deleted_namespace_comes_back_from_s3_with_its_data(local_cluster, s3_
         "state": "absent", "backup_id": "dr1", "release_name": "inferno", "release_namespace": target,
         "kubeconfig": str(local_cluster.kubeconfig)}, tmp_path)
     assert result["kept_data"] == [], result
-    eventually(lambda: all_contents(local_cluster) == contents_before, timeout=120, what="no content orphaned")
+    # Only new contents count: another test's contents may still be going away.
+    eventually(lambda: not all_contents(local_cluster) - contents_before, timeout=120, what="no content orphaned")
     assert not {entry["handle"] for entry in index["entries"]} & store_archives(local_cluster)
     # The credentials never show: not in any output, not in the backup in S3.
     s3 = s3_server.client()
@@ -215,7 +217,7 @@ def test_a_handle_the_storage_lacks_fails_before_the_namespace_is_made(local_clu
         in run.output, run.output[-4000:]
     assert "Nothing was changed." in run.output
     assert not namespace_exists(local_cluster, "dr-gone-target")
-    assert all_contents(local_cluster) == contents_before
+    assert all_contents(local_cluster) <= contents_before
 
 
 def test_s3_stopped_mid_upload_fails_clearly_and_a_rerun_completes_the_backup(s3_server, s3_bucket, tmp_path):

@@ -26,7 +26,7 @@ from tools.local_cluster.node import check_prerequisites
 from tools.local_cluster.processes import ClusterError
 
 from .kube import Cluster, eventually
-from .playbooks import ansible_playbook
+from .playbooks import QUICK_START, ansible_playbook, extra_vars
 from .test_backup_outlives_namespace import s3_env, s3_vars
 from .test_volume_data import CLAIMS, WRITE, digests, inferno_ready, run_pod
 
@@ -50,7 +50,7 @@ def test_a_lost_cluster_s_release_comes_back_on_another_with_its_data(tmp_path_f
     root = tmp_path_factory.mktemp("dr")  # short: the kubelet's sockets live under it
     store, backups = root / "store", root / "backups"
     common = ["-i", "inventories/dev", "-e", f"inferno_namespace={NAMESPACE}", "-e", f"inferno_backups_dir={backups}",
-              *s3_vars(s3_server, s3_bucket)]
+              *s3_vars(s3_server, s3_bucket), *extra_vars(inferno_values=QUICK_START)]
 
     def play(cluster: Cluster, playbook: str, *args: str):
         run = ansible_playbook(playbook, *common, *args, kubeconfig=cluster.kubeconfig, env=s3_env(s3_server),

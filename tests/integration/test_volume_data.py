@@ -14,7 +14,7 @@ from kubernetes import client
 from tools.local_cluster import images, node
 
 from .kube import deleted, eventually, forget_backups
-from .playbooks import ansible_playbook, extra_vars, history
+from .playbooks import QUICK_START, ansible_playbook, extra_vars, history
 
 BIG_FILE_MIB = 256
 FILES = ("models/weights.bin", "models/tiny.gguf", "queue/pending.jsonl")
@@ -71,7 +71,7 @@ def inferno_ready(cluster, namespace: str) -> bool:
 def test_claim_data_survives_backup_restore_and_rollback_byte_for_byte(local_cluster, tmp_path):
     namespace = "real-data"
     common = ["-i", "inventories/dev", "-e", f"inferno_namespace={namespace}", "-e", f"inferno_backups_dir={tmp_path}",
-              "-e", "inferno_restore_wait_timeout=300"]
+              "-e", "inferno_restore_wait_timeout=300", *extra_vars(inferno_values=QUICK_START)]
 
     def play(playbook: str, *args: str):
         run = ansible_playbook(playbook, *common, *args, kubeconfig=local_cluster.kubeconfig, timeout=900)
@@ -109,7 +109,7 @@ def test_claim_data_survives_backup_restore_and_rollback_byte_for_byte(local_clu
         before_upgrade = digests(local_cluster, namespace, "read-before-upgrade", CLAIMS)
         assert before_upgrade["models/tiny.gguf"] != written["models/tiny.gguf"]
         play("deploy.yml", "-e", "inferno_pre_upgrade_backup=true",
-             *extra_vars(inferno_values={"podAnnotations": {"inferno.ops/test": "upgrade"}}))
+             *extra_vars(inferno_values={**QUICK_START, "podAnnotations": {"inferno.ops/test": "upgrade"}}))
         assert [r["revision"] for r in history(local_cluster, namespace)] == [1, 2]
         run_pod(local_cluster, namespace, "destroy-again", DESTROY, CLAIMS)
         play("playbooks/rollback.yml", "-e", "inferno_lifecycle_rollback_revision=1",
