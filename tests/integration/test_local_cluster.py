@@ -6,13 +6,16 @@ The kwok-only cluster's simulated storage has its tests in test_kwok_storage.py.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 
 import pytest
 from kubernetes import client
 
+from tools.local_cluster import build, csi_build, network, node
+
+from . import host
 from .kube import deleted, eventually
-from tools.local_cluster import build, csi_build, node
 
 SNAPSHOTS = ("snapshot.storage.k8s.io", "v1")
 
@@ -223,3 +226,25 @@ def test_helm_hook_pods_run_to_completion(local_cluster, namespace):
         "metadata": {"name": "hook", "annotations": {"helm.sh/hook": "test"}},
         "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "example.invalid/test:1"}]}})
     eventually(lambda: core.read_namespaced_pod("hook", namespace).status.phase == "Succeeded", what="hook pod Succeeded")
+
+
+def test_every_cluster_range_stays_on_this_host_and_nothing_listens_on_its_external_address(local_cluster):
+    """What `up` checked of its containment, read back from the host by other code, without
+    sending a packet: each range routes to the host-only interface, the chain comes first, and
+    the real node's address and listeners are host-only."""
+    for cidr, what in network.CONTAINED_RANGES:
+        probe = str(ipaddress.ip_network(cidr).broadcast_address - 1)
+        allowed = {network.HOST_INTERFACE, network.BRIDGE} if cidr == network.REAL_POD_CIDR else {network.HOST_INTERFACE}
+        assert host.routed_device(probe) in allowed, f"{what} ({cidr}) leave by {host.routed_device(probe)}"
+    for command in ("iptables", "ip6tables"):
+        for hook in ("FORWARD", "OUTPUT"):
+            assert host.first_rule(command, hook).endswith(f"-j {network.CHAIN}"), (command, hook)
+    (real,) = [n for n in client.CoreV1Api(local_cluster.api).list_node().items if n.metadata.name == node.NODE_NAME]
+    internal = {a.address for a in real.status.addresses if a.type == "InternalIP"}
+    assert internal == {network.NODE_ADDRESS} and network.NODE_ADDRESS in host.interface_addresses(network.HOST_INTERFACE)
+    external = host.external_addresses()
+    assert external and not external & internal
+    groups = {component.pid for component in local_cluster.control_plane.components()}
+    listening = host.listeners(groups)
+    assert {program for program, _address in listening} >= {"kubelet", "metrics-server", "kube-apiserver"}
+    assert [(program, address) for program, address in listening if host.is_wildcard_or_in(address, external)] == []

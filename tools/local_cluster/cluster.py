@@ -27,16 +27,14 @@ from pathlib import Path
 
 import yaml
 
-from . import build, csi, csi_build, images, inferno_binary, node_addons, pki
-from .node import NODE_NAME, RUN_DIR, RealNode, check_host_free, host_address, record_owner_pids
+from . import build, csi, csi_build, images, inferno_binary, network, node_addons, pki
+from .network import KWOK_NODE_ADDRESS, KWOK_POD_CIDR, NODE_ADDRESS, SERVICE_CIDR, SERVICE_IP, Containment
+from .node import NODE_NAME, RUN_DIR, RealNode, check_host_free, kube_proxy_synced, record_owner_pids
 from .node import check_prerequisites as check_node_prerequisites
 from .processes import (ClusterError, Component, free_ports, http_ok, is_alive, load, port_in_use, save, signal_group, start,
                         stop, wait_until, wait_until_gone)
 from .snapshots import DRIVER as SIMULATED_DRIVER
 
-SERVICE_CIDR = "10.96.0.0/16"
-SERVICE_IP = "10.96.0.1"  # the first address of SERVICE_CIDR: the `kubernetes` Service
-POD_CIDR = "10.244.0.0/16"
 STORAGE_CLASS = csi.STORAGE_CLASS
 SNAPSHOT_CLASS = csi.SNAPSHOT_CLASS
 # With the real node, claims of STORAGE_CLASS are the real CSI driver's; these kwok stages
@@ -47,6 +45,8 @@ STAGES_DIR = Path(__file__).resolve().parent / "stages"
 START_TIMEOUT = 60.0
 # Set to 0 to start the control plane and kwok nodes only (no root, containerd or cargo needed).
 REAL_NODE_ENV = "INFERNO_LOCAL_CLUSTER_REAL_NODE"
+# The clusters of this machine that hold the containment of their packets (network.py).
+CONTAINMENT_RECORD = RUN_DIR / "containment.json"
 
 
 class Layout:  # pylint: disable=too-few-public-methods  # a record of paths
@@ -82,6 +82,15 @@ def exclusive(layout: Layout):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def cluster_runs(root: str) -> bool:
+    """Whether any recorded process of the cluster in `root` is alive; a record that cannot be
+    read (being written, say) counts as running, so its containment stays."""
+    try:
+        return any(is_alive(c.pid) for c in LocalCluster(Path(root)).components())
+    except (OSError, ValueError, TypeError):
+        return True
 
 
 def real_node_default() -> bool:
@@ -172,7 +181,20 @@ class LocalCluster:
             "snapshot_store_shared": extra.get("snapshot_store_shared"),
             "logs": str(self.layout.logs),
             "components": {c.name: {"pid": c.pid, "port": c.port, "alive": is_alive(c.pid)} for c in components},
+            # The host-only interface and the packets its rules stopped (network.py); reading
+            # the counters needs root.
+            "containment": self.containment.describe() if self.contained else None,
         }
+
+    @property
+    def contained(self) -> bool:
+        """Whether `up` keeps this cluster's packets on the host: it needs root, which the real
+        node has anyway; a kwok-only cluster of another user goes without (README)."""
+        return self.real_node or os.geteuid() == 0
+
+    @property
+    def containment(self) -> Containment:
+        return Containment(CONTAINMENT_RECORD)
 
     def env(self) -> str:
         if not self.running():
@@ -250,8 +272,10 @@ class LocalCluster:
         from kubernetes import client
 
         layout = self.layout
+        if self.contained:  # before anything that sends a packet starts
+            self.containment.hold(layout.root, cluster_runs)
         node = RealNode(layout.root, layout.logs) if self.real_node else None
-        node_ip = host_address() if node else None
+        node_ip = NODE_ADDRESS if node else None
         (etcd_port, etcd_peer, api_port, kcm_port, sched_port, kwok_port, kubelet_port, kubelet_healthz,
          proxy_healthz, proxy_metrics, metrics_port) = free_ports(11)
         server = f"https://127.0.0.1:{api_port}"
@@ -281,8 +305,8 @@ class LocalCluster:
         apiserver = remember(start("kube-apiserver", [
             str(paths.kube_apiserver), f"--etcd-servers=http://127.0.0.1:{etcd_port}",
             "--bind-address=127.0.0.1", f"--secure-port={api_port}",
-            # There is no default route here; the apiserver must be told which address to
-            # advertise, and loopback addresses may not back the `kubernetes` Service.
+            # It listens on loopback only, so it is told which address to advertise (it would
+            # take the default route's), and loopback addresses may not back the `kubernetes` Service.
             "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
             f"--tls-cert-file={certs.serving_cert}", f"--tls-private-key-file={certs.serving_key}",
             f"--client-ca-file={certs.ca_cert}", "--authorization-mode=Node,RBAC",
@@ -352,7 +376,7 @@ class LocalCluster:
             str(paths.kwok), f"--kubeconfig={certs.kubeconfigs['kwok']}",
             # Only the nodes created with this annotation: the real node's pods are real.
             "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            f"--cidr={POD_CIDR}", "--node-ip=10.244.255.254", "--node-lease-duration-seconds=40",
+            f"--cidr={KWOK_POD_CIDR}", f"--node-ip={KWOK_NODE_ADDRESS}", "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{kwok_port}",
             *[f"--config={stage}" for stage in (*paths.default_stages, *stages)],
         ], layout.logs, kwok_port))
@@ -369,14 +393,17 @@ class LocalCluster:
             csi.probe(self._api(), sidecars)
             proxy = remember(node.start_kube_proxy(paths, certs.kubeconfigs["kube-proxy"], node_ip,
                                                    (proxy_healthz, proxy_metrics)))
-            wait_until(proxy, lambda: http_ok(f"http://127.0.0.1:{proxy_healthz}/healthz"), START_TIMEOUT,
-                       "programming the Service rules")
+            # Its /healthz answers before the first sync; the sync metric says the rules (and the
+            # jumps it puts first in FORWARD and OUTPUT) are written.
+            wait_until(proxy, lambda: kube_proxy_synced(proxy_metrics), START_TIMEOUT, "programming the Service rules")
             record_owner_pids(layout.root, [c.pid for c in components])
         wait_until(kwok, self._nodes_ready, START_TIMEOUT, "making the nodes Ready")
         wait_until(kcm, self._default_service_account, START_TIMEOUT, "creating the default ServiceAccount")
         if node:
             wait_until(components[-1], self._metrics_api_available, START_TIMEOUT,
                        "serving metrics.k8s.io through the aggregation layer")
+        if self.contained:  # the kubelet and kube-proxy have put their jumps first meanwhile
+            self.containment.confirm()
         for component in components:
             if not is_alive(component.pid):
                 raise ClusterError(f"{component.name} exited; see {component.log}")
@@ -497,20 +524,22 @@ class LocalCluster:
             record = self._record()
             shared = self.snapshot_store or (Path(record["snapshot_store"]) if record.get("snapshot_store_shared")
                                              else None)
-            stopped, removed = self._stop_recorded()
+            stopped, removed, containment = self._stop_recorded()
             shutil.rmtree(self.layout.etcd_data, ignore_errors=True)
             shutil.rmtree(self.layout.pki, ignore_errors=True)
             if shared != self.layout.snapshot_store:  # `up` refuses a shared store there; a guard all the same
                 shutil.rmtree(self.layout.snapshot_store, ignore_errors=True)
             for leftover in self.layout.root.glob("*.kubeconfig"):
                 leftover.unlink()
-        return {"stopped": stopped, "removed_from_host": removed, "logs": str(self.layout.logs),
+        return {"stopped": stopped, "removed_from_host": removed, "containment": containment,
+                "logs": str(self.layout.logs),
                 "snapshot_store_kept": str(shared) if shared else None}
 
-    def _stop(self, components: list[Component], paths: build.Paths | None = None) -> list[str]:
+    def _stop(self, components: list[Component], paths: build.Paths | None = None) -> tuple[list[str], dict | None]:
         """Stop the components in reverse order; before containerd goes, remove every pod sandbox
-        through the CRI (the kubelet is already stopped, so nothing starts them again). Returns
-        what the real node's clean-up found and removed from the host."""
+        through the CRI (the kubelet is already stopped, so nothing starts them again). Last,
+        when no other cluster holds it, the containment goes. Returns what the real node's
+        clean-up found and removed from the host, and the containment's final counters."""
         paths = paths or build.planned_paths()
         node = RealNode(self.layout.root, self.layout.logs)
         removed: list[str] = []
@@ -520,18 +549,22 @@ class LocalCluster:
             stop(component)
         if any(c.name == "containerd" for c in components) or node.layout.root.exists():
             removed += node.cleanup(paths)
-        return removed
+        released = self.containment.release(self.layout.root, cluster_runs) if self.contained else None
+        if released and released.get("interface"):
+            removed.append(f"link {released['interface']} and the {network.CHAIN} chains")
+        return removed, released
 
-    def _stop_recorded(self) -> tuple[list[str], list[str]]:
-        """Stop what state.json records; returns the components stopped and what left the host."""
+    def _stop_recorded(self) -> tuple[list[str], list[str], dict | None]:
+        """Stop what state.json records; returns the components stopped, what left the host and
+        the containment's final counters (None when it stays for another cluster or never was)."""
         components = self.components()
-        removed = self._stop(components)
+        removed, released = self._stop(components)
         busy = [c for c in components if c.port and port_in_use(c.port)]
         if busy:
             raise ClusterError("ports still in use after stopping: " +
                                ", ".join(f"{c.name}:{c.port}" for c in busy))
         self.layout.state.unlink(missing_ok=True)
-        return [c.name for c in components], removed
+        return [c.name for c in components], removed, released
 
 
 def simulated_storage_objects() -> list[dict]:

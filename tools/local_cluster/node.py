@@ -19,27 +19,25 @@ iptables chains. ``/run/inferno-ops/real-node.json`` records which cluster has i
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
 from . import build
+from .network import BRIDGE, NO_PULL_PROXY, REAL_POD_CIDR
 from .processes import ClusterError, Component, is_alive, start, wait_until
 
 NODE_NAME = "inferno-node-0"
 NODE_LABEL = "inferno.ops/real-node"
 NODE_TAINT = {"key": NODE_LABEL, "value": "true", "effect": "NoSchedule"}
-# Pod addresses of the real node; kwok's fake pods use 10.244.0.0/16, Services 10.96.0.0/16.
-POD_CIDR = "10.245.0.0/24"
-BRIDGE = "inferno-br0"
 CNI_NETWORK = "inferno-local"
 CNI_BIN_DIR = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
@@ -119,21 +117,6 @@ def check_prerequisites() -> None:
         raise ClusterError("the real node cannot start:\n  - " + "\n  - ".join(problems))
 
 
-def host_address() -> str:
-    """The IPv4 address of the interface behind the default route (else the first global one)."""
-    routes = json.loads(subprocess.run(["ip", "-4", "-j", "route", "show", "default"], capture_output=True,
-                                       text=True, check=False).stdout or "[]")
-    device = routes[0].get("dev") if routes else None
-    args = ["ip", "-4", "-j", "addr", "show", *(["dev", device] if device else []), "scope", "global"]
-    interfaces = json.loads(subprocess.run(args, capture_output=True, text=True, check=False).stdout or "[]")
-    for interface in interfaces:
-        for address in interface.get("addr_info", []):
-            if address.get("family") == "inet" and not ipaddress.ip_address(address["local"]).is_loopback:
-                return address["local"]
-    raise ClusterError("the real node needs a non-loopback IPv4 address for the kubelet and the API server's "
-                       "connections to it, and this machine has none (`ip -4 addr`)")
-
-
 def read_sysctl(name: str) -> str | None:
     try:
         return Path("/proc/sys", name.replace(".", "/")).read_text().strip()
@@ -176,6 +159,16 @@ def claim_host(cluster_root: Path) -> None:
 
 def record_owner_pids(cluster_root: Path, pids: list[int]) -> None:
     OWNER_RECORD.write_text(json.dumps({"root": str(cluster_root), "pids": pids}))
+
+
+def kube_proxy_synced(metrics_port: int) -> bool:
+    """Whether kube-proxy has written its rules for every address family it serves, by its
+    `kubeproxy_sync_proxy_rules_last_timestamp_seconds` metric."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as response:  # noqa: S310
+        lines = response.read().decode().splitlines()
+    synced = [float(line.rsplit(" ", 1)[1]) for line in lines
+              if line.startswith("kubeproxy_sync_proxy_rules_last_timestamp_seconds")]
+    return bool(synced) and all(synced)
 
 
 # --- Configuration files ------------------------------------------------------------
@@ -222,13 +215,13 @@ oom_score = 0
 
 
 def cni_config(layout: NodeLayout) -> dict:
-    """A bridge with host-local addresses from POD_CIDR, masquerading, and hostPort support."""
+    """A bridge with host-local addresses from REAL_POD_CIDR, masquerading, and hostPort support."""
     return {
         "cniVersion": "1.0.0",
         "name": CNI_NETWORK,
         "plugins": [
             {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": True, "hairpinMode": True,
-             "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR}]], "routes": [{"dst": "0.0.0.0/0"}],
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": REAL_POD_CIDR}]], "routes": [{"dst": "0.0.0.0/0"}],
                       "dataDir": str(layout.cni_ipam_dir)}},
             {"type": "portmap", "capabilities": {"portMappings": True}},
         ],
@@ -259,7 +252,9 @@ def kubelet_config(layout: NodeLayout, node_ip: str, port: int, healthz_port: in
         "volumePluginDir": str(layout.volume_plugins),
         "registerWithTaints": [NODE_TAINT],
         "maxPods": 30,
-        "resolvConf": "/etc/resolv.conf",
+        # No resolver for pods: the empty string gives them none (so a lookup stays inside the
+        # pod, on its own loopback), where the host's would send their DNS off this machine.
+        "resolvConf": "",
         "clusterDomain": "cluster.local",
         # Evict only when the machine is really out of room (the defaults start at 10-15% free disk).
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "nodefs.inodesFree": "1%",
@@ -277,7 +272,7 @@ def kube_proxy_config(kubeconfig: Path, healthz_port: int, metrics_port: int, no
         "clientConnection": {"kubeconfig": str(kubeconfig)},
         "hostnameOverride": NODE_NAME,
         "mode": "iptables",
-        "clusterCIDR": POD_CIDR,
+        "clusterCIDR": REAL_POD_CIDR,
         "healthzBindAddress": f"127.0.0.1:{healthz_port}",
         "metricsBindAddress": f"127.0.0.1:{metrics_port}",
         "nodePortAddresses": [f"{node_ip}/32"],
@@ -290,7 +285,8 @@ def kube_proxy_config(kubeconfig: Path, healthz_port: int, metrics_port: int, no
 
 def write_configs(layout: NodeLayout, sandbox_image: str) -> None:
     for folder in (layout.root, layout.containerd_root, layout.cni_config_dir, layout.cni_ipam_dir,
-                   layout.kubelet_root, layout.pod_logs, layout.volume_plugins, layout.volumes, RUN_DIR):
+                   layout.kubelet_root, layout.pod_logs, layout.volume_plugins, layout.volumes,
+                   layout.containerd_socket.parent, layout.crictl_config.parent):
         folder.mkdir(parents=True, exist_ok=True)
     layout.containerd_config.write_text(containerd_config(layout, sandbox_image))
     endpoint = f"unix://{layout.containerd_socket}"
@@ -326,7 +322,11 @@ class RealNode:
     def start_containerd(self, sandbox_image: str) -> Component:
         write_configs(self.layout, sandbox_image)
         self.layout.containerd_socket.unlink(missing_ok=True)
-        return start("containerd", ["containerd", f"--config={self.layout.containerd_config}"], self.logs)
+        # Every image comes from the archives `up` imports: a pull goes to a proxy on loopback
+        # that nothing serves, so it fails at once and no DNS query or registry call leaves.
+        no_pulls = {name: NO_PULL_PROXY for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
+        return start("containerd", ["containerd", f"--config={self.layout.containerd_config}"], self.logs,
+                     env={**no_pulls, "NO_PROXY": "", "no_proxy": ""})
 
     def containerd_ready(self) -> bool:
         result = subprocess.run(["ctr", "--address", str(self.layout.containerd_socket), "version"],
