@@ -7,6 +7,9 @@ before tests/integration starts its session cluster."""
 from __future__ import annotations
 
 OWN_REAL_NODE = "own_real_node"
+# What the local cluster's containment kept on this host, per test and for the session; the
+# session fails when a packet tried to leave it.
+pytest_plugins = ("tests.integration.packets",)
 
 
 def pytest_configure(config):
