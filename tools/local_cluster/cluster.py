@@ -356,6 +356,10 @@ class LocalCluster:
             str(paths.kube_scheduler), f"--kubeconfig={scheduler_kubeconfig}",
             f"--authentication-kubeconfig={scheduler_kubeconfig}", f"--authorization-kubeconfig={scheduler_kubeconfig}",
             "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={sched_port}",
+            # A pod rejected while its claims were unbound is retried on the claims' updates;
+            # when that retry is lost (seen once: a pod Pending beside Bound claims until the
+            # 5-minute default swept it up), it is retried after 30 s instead.
+            "--pod-max-in-unschedulable-pods-duration=30s",
         ], layout.logs, sched_port))
         if node:
             kubelet = remember(node.start_kubelet(paths, certs.kubeconfigs["kubelet"], node_ip,
