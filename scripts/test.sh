@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The single test command (`make test`). Steps, stopping at the first failure:
+#   0. in the background from the start: the builds of the local cluster and the S3 server
+#      (python -m tools.local_cluster build; python -m tools.s3_server.build), awaited before step 4
 #   1. yamllint .          (config: .yamllint)
 #   2. ansible-lint        (config: .ansible-lint)
 #   2b. shellcheck scripts/*.sh (they do not ship, so step 3's sanity no longer sees them)
@@ -53,6 +55,32 @@ run_step() {
     echo "-- $name: OK"
 }
 
+# What the cluster's tests start (the control plane, the CSI machinery, Inferno's image) and
+# their S3 server take about half an hour to build on a cold machine: start the builds now,
+# beside the lint and artifact steps, and wait for them before pytest. Warm, they find their
+# caches and return in seconds.
+prebuild_log="$(mktemp)"
+no_cluster_log="$(mktemp)"
+prebuild_pid=""
+# On any exit: stop builds still running (their own process group) and remove the logs.
+cleanup() {
+    [[ -z "$prebuild_pid" ]] || kill -- "-$prebuild_pid" 2>/dev/null || true
+    rm -f "$prebuild_log" "$no_cluster_log"
+}
+trap cleanup EXIT
+if [[ "$mode" == all ]]; then
+    banner "building the local cluster and the S3 server (in the background): python -m tools.local_cluster build; python -m tools.s3_server.build"
+    setsid -w bash -c 'python -m tools.local_cluster build && python -m tools.s3_server.build' >"$prebuild_log" 2>&1 &
+    prebuild_pid=$!
+fi
+wait_for_prebuild() {
+    local rc=0
+    wait "$prebuild_pid" || rc=$?
+    tail -n 5 "$prebuild_log"
+    [[ $rc -eq 0 ]] || { cat "$prebuild_log"; fail "building the local cluster or the S3 server (exit code $rc)"; }
+    echo "-- builds: OK"
+}
+
 run_step yamllint yamllint .
 
 run_step ansible-lint ansible-lint
@@ -99,11 +127,11 @@ pytest_session() { # NAME ARGS...: one pytest session; a session that collects n
     fi
     return "$rc"
 }
-no_cluster_log="$(mktemp)"
-trap 'rm -f "$no_cluster_log"' EXIT
 banner "pytest: tests that need no cluster (in the background): python -m pytest tests tools ${CLUSTER_TESTS[*]/#/--ignore=}"
 pytest_session "no cluster" tests tools "${CLUSTER_TESTS[@]/#/--ignore=}" --durations=10 >"$no_cluster_log" 2>&1 &
 no_cluster_pid=$!
+banner "waiting for the builds started at the beginning"
+wait_for_prebuild
 banner "pytest: tests on the local cluster: python -m pytest ${CLUSTER_TESTS[*]} --durations=40"
 cluster_rc=0
 pytest_session "cluster" "${CLUSTER_TESTS[@]}" --durations=40 || cluster_rc=$?

@@ -4,6 +4,7 @@
     python -m tools.local_cluster up --no-real-node   # kwok nodes only: no containers, no root needed
     python -m tools.local_cluster up --snapshot-store DIR   # CSI snapshots in DIR, which `down` keeps
     python -m tools.local_cluster env      # prints: export KUBECONFIG=...
+    python -m tools.local_cluster build    # only build (or find) everything `up` starts, and print the paths
     python -m tools.local_cluster image    # build (or find) Inferno's image archive, for `kind load image-archive`
     python -m tools.local_cluster status
     python -m tools.local_cluster down     # stop everything, keep the logs
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("down", help="stop every process of the cluster; logs are kept")
     commands.add_parser("status", help="show the processes, ports and kubeconfig as JSON")
     commands.add_parser("env", help="print the KUBECONFIG export for your shell")
-    commands.add_parser("build", help="only build (or find) the binaries, and print their paths")
+    commands.add_parser("build", help="only build (or find) what `up` starts: the control plane and, with the real "
+                                      "node, the CSI machinery and the images; print their paths")
     commands.add_parser("image", help="only build (or find) Inferno's OCI image archive, and print its name and "
                                       "path (INFERNO_IMAGE_ARCHIVE for the kind scenario)")
     for verb, text in (("kill", "SIGKILL one component, as a crash would (fault injection)"),
@@ -61,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"image": name, "archive": str(path)}, indent=2))
             return 0
         if args.command == "build":
-            from . import build
-            print(json.dumps(build.ensure_built().to_json(), indent=2))
+            from .cluster import build_everything, real_node_default
+            paths, csi_paths, archives = build_everything(real_node_default())
+            csi = {name: str(path) for name, path in dataclasses.asdict(csi_paths).items()} if csi_paths else {}
+            print(json.dumps({**paths.to_json(), **csi, "images": {name: str(path) for name, path in archives.items()}},
+                             indent=2))
             return 0
         from .cluster import LocalCluster
         cluster = LocalCluster(real_node=False if getattr(args, "no_real_node", False) else None,
