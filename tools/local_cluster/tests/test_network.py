@@ -275,6 +275,21 @@ def test_the_last_cluster_to_go_removes_it_all_and_logs_its_counters(machine):
 
 
 @needs_root
+def test_after_a_crashed_up_the_next_up_takes_over_and_a_down_removes_it(machine):
+    """The process that held the containment died without `down`: a later `up` of another
+    cluster drops it from the record, and that cluster's `down` removes everything."""
+    machine.python(machine.host, 'containment.hold(Path("/cluster/crashed"), lambda root: False); print("{}")')
+    found = machine.python(machine.host, """
+        containment.hold(Path("/cluster/next"), lambda root: False)
+        holders = sorted(json.loads(containment.record.read_text())["holders"])
+        released = containment.release(Path("/cluster/next"), lambda root: False)
+        print(json.dumps({"holders": holders, "released": released["cluster"], "present": containment.present()}))
+    """)
+    assert found == {"holders": ["/cluster/next"], "released": "/cluster/next", "present": False}
+    assert not machine.record.exists()
+
+
+@needs_root
 def test_the_real_nodes_containerd_pulls_no_image_not_even_a_dns_query_leaves(machine, tmp_path):
     """containerd started as `up` starts it (RealNode.start_containerd), in `host`, with its
     sockets and state moved into tmp_path so that a running cluster's stay untouched; crictl
