@@ -29,7 +29,8 @@ import yaml
 
 from . import build, csi, csi_build, images, inferno_binary, network, node_addons, pki
 from .network import KWOK_NODE_ADDRESS, KWOK_POD_CIDR, NODE_ADDRESS, SERVICE_CIDR, SERVICE_IP, Containment
-from .node import NODE_NAME, RUN_DIR, RealNode, check_host_free, kube_proxy_synced, record_owner_pids
+from .node import (NODE_NAME, RUN_DIR, RealNode, check_host_free, kube_proxy_families, kube_proxy_synced,
+                   record_owner_pids)
 from .node import check_prerequisites as check_node_prerequisites
 from .processes import (ClusterError, Component, free_ports, http_ok, is_alive, load, port_in_use, save, signal_group, start,
                         stop, wait_until, wait_until_gone)
@@ -399,7 +400,9 @@ class LocalCluster:
                                                    (proxy_healthz, proxy_metrics)))
             # Its /healthz answers before the first sync; the sync metric says the rules (and the
             # jumps it puts first in FORWARD and OUTPUT) are written.
-            wait_until(proxy, lambda: kube_proxy_synced(proxy_metrics), START_TIMEOUT, "programming the Service rules")
+            families = kube_proxy_families()
+            wait_until(proxy, lambda: kube_proxy_synced(proxy_metrics, families), START_TIMEOUT,
+                       f"programming the Service rules ({' and '.join(sorted(families))})")
             record_owner_pids(layout.root, [c.pid for c in components])
         wait_until(kwok, self._nodes_ready, START_TIMEOUT, "making the nodes Ready")
         wait_until(kcm, self._default_service_account, START_TIMEOUT, "creating the default ServiceAccount")

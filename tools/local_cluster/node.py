@@ -161,14 +161,25 @@ def record_owner_pids(cluster_root: Path, pids: list[int]) -> None:
     OWNER_RECORD.write_text(json.dumps({"root": str(cluster_root), "pids": pids}))
 
 
-def kube_proxy_synced(metrics_port: int) -> bool:
-    """Whether kube-proxy has written its rules for every address family it serves, by its
-    `kubeproxy_sync_proxy_rules_last_timestamp_seconds` metric."""
+SYNC_METRIC = re.compile(r'^kubeproxy_sync_proxy_rules_last_timestamp_seconds\{ip_family="(IPv[46])"\} (\S+)$')
+
+
+def kube_proxy_families() -> set[str]:
+    """The address families kube-proxy serves, by its own test: those whose nat table is there
+    (it runs dual-stack where ip6tables has one, whatever the cluster's addresses)."""
+    return {family for family, command in (("IPv4", "iptables"), ("IPv6", "ip6tables"))
+            if subprocess.run([command, "-w", "-t", "nat", "-S", "POSTROUTING"], capture_output=True,
+                              timeout=30, check=False).returncode == 0}
+
+
+def kube_proxy_synced(metrics_port: int, families: set[str]) -> bool:
+    """Whether kube-proxy has written its rules for each of `families`, by its
+    `kubeproxy_sync_proxy_rules_last_timestamp_seconds` metric (a family's series appears at
+    its first sync, so the IPv6 one may come after the IPv4 one)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as response:  # noqa: S310
         lines = response.read().decode().splitlines()
-    synced = [float(line.rsplit(" ", 1)[1]) for line in lines
-              if line.startswith("kubeproxy_sync_proxy_rules_last_timestamp_seconds")]
-    return bool(synced) and all(synced)
+    synced = {match.group(1) for line in lines if (match := SYNC_METRIC.match(line)) and float(match.group(2)) > 0}
+    return bool(families) and families <= synced
 
 
 # --- Configuration files ------------------------------------------------------------

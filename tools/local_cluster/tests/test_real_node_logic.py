@@ -166,3 +166,33 @@ def test_a_kubelet_that_does_not_register_fails_with_the_step_and_its_log(tmp_pa
     assert "kubelet did not finish registering node inferno-node-0 and making it Ready" in message
     assert "Unable to register node with API server: connection refused" in message
     assert str(logs / "containerd.log") in message
+
+
+@pytest.mark.parametrize("metrics, families, synced", [
+    ('kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1.7e+09\n', {"IPv4", "IPv6"}, False),
+    ('kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1.7e+09\n'
+     'kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv6"} 0\n', {"IPv4", "IPv6"}, False),
+    ('kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1.7e+09\n'
+     'kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv6"} 1.7e+09\n', {"IPv4", "IPv6"}, True),
+    ('kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1.7e+09\n', {"IPv4"}, True),
+])
+def test_kube_proxy_counts_as_synced_once_every_family_it_serves_has_synced(metrics, families, synced):
+    """Its IPv6 rules (and the jumps it puts first) may come after the IPv4 ones: `up` waits for both."""
+    import http.server
+    import threading
+
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  # the handler's name
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"# TYPE kubeproxy_sync_proxy_rules_last_timestamp_seconds gauge\n" + metrics.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Metrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert node.kube_proxy_synced(server.server_address[1], families) is synced
+    finally:
+        server.shutdown()
