@@ -173,15 +173,17 @@ def test_a_jump_put_before_the_chain_is_named_and_moved_back_in_one_step(machine
 
 
 @needs_root
-def test_a_service_address_translated_to_a_pod_answers_and_one_nothing_answers_is_refused_on_the_host(machine):
+def test_a_service_address_translated_to_a_pod_answers_and_any_other_is_refused_on_the_host(machine):
     pod = machine.add_pod(POD_ADDRESSES[0])
-    server = machine.serve(pod, 8080)
+    servers = [machine.serve(pod, 8080), machine.serve(machine.outside, 80)]
     try:
         found = machine.python(machine.host, f"""
             import subprocess, time
             containment.hold(Path("/cluster/a"), lambda root: False)
-            # What kube-proxy writes for a Service with a real pod behind it, and one with a kwok pod.
-            for address, target in (("10.96.0.10", "{POD_ADDRESSES[0]}:8080"), ("10.96.0.11", "10.244.1.1:80")):
+            # What kube-proxy writes for a Service with a real pod behind it, one with a kwok pod, and
+            # one whose endpoint (a selector-less Service's) lies off the host, where a server answers.
+            for address, target in (("10.96.0.10", "{POD_ADDRESSES[0]}:8080"), ("10.96.0.11", "10.244.1.1:80"),
+                                    ("10.96.0.12", "{OUTSIDE_ADDRESS}:80")):
                 subprocess.run(["iptables", "-t", "nat", "-A", "OUTPUT", "-d", address, "-p", "tcp", "--dport", "80",
                                 "-j", "DNAT", "--to-destination", target], check=True)
             deadline = time.monotonic() + 10
@@ -189,17 +191,19 @@ def test_a_service_address_translated_to_a_pod_answers_and_one_nothing_answers_i
                 time.sleep(0.1)
             started = time.monotonic()
             outcomes = {{address: connect(address, 80) for address in
-                        ("10.96.0.10", "10.96.0.11", "10.96.0.99", "10.244.255.254", "198.51.100.10")}}
+                        ("10.96.0.10", "10.96.0.11", "10.96.0.12", "10.96.0.99", "10.244.255.254",
+                         "198.51.100.10")}}
             print(json.dumps({{"outcomes": outcomes, "seconds": time.monotonic() - started}}))
         """)
     finally:
-        server.kill()
+        for server in servers:
+            server.kill()
     # The trap of an `-o eth0` guard: a ClusterIP translated to a real pod must still connect.
     assert found["outcomes"] == {"10.96.0.10": "connected", "10.96.0.11": "ConnectionRefusedError",
-                                 "10.96.0.99": "ConnectionRefusedError", "10.244.255.254": "ConnectionRefusedError",
-                                 "198.51.100.10": "ConnectionRefusedError"}
+                                 "10.96.0.12": "ConnectionRefusedError", "10.96.0.99": "ConnectionRefusedError",
+                                 "10.244.255.254": "ConnectionRefusedError", "198.51.100.10": "ConnectionRefusedError"}
     assert found["seconds"] < 2  # refused at once, not a time-out
-    assert rejected(machine, "a cluster address nothing answers (kwok pods and nodes, a Service without rules)") == 4
+    assert rejected(machine, "a cluster address nothing answers (kwok pods and nodes, a Service without rules)") == 5
     assert machine.arrived_outside() == 0
 
 
