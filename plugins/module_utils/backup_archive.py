@@ -128,6 +128,12 @@ def same_files(document, digests):
     return bool(document) and document.get("files") == digests
 
 
+def differing_files(document, digests):
+    """The files, sorted, that an uploaded backup and a folder do not hold alike (added, removed or changed)."""
+    uploaded = (document or {}).get("files") or {}
+    return sorted(name for name in set(uploaded) | set(digests) if uploaded.get(name) != digests.get(name))
+
+
 def extract_verified(archive_path, document, destination, where):
     """Check the archive and each of its files against the manifest, then put the files at ``destination``.
 

@@ -24,6 +24,10 @@ description:
     none and is never restored; uploading again with the same id completes it.
   - O(mode=put) uploads O(path) as backup O(backup_id). When the manifest in S3 already lists the
     same files with the same digests, nothing is uploaded and the task reports no change.
+  - A complete backup (one with a manifest) is never replaced. When its files differ from
+    O(path), O(mode=put) fails before uploading anything and names the files that differ; take
+    the backup under a new id, or delete the old one first. A backup without a manifest (its
+    upload stopped part-way) is uploaded again.
   - O(mode=get) downloads backup O(backup_id) into O(path). The archive is checked against the
     manifest, and each file against it, before anything is written to O(path); a mismatch fails
     the task and leaves O(path) as it was.
@@ -270,6 +274,15 @@ class S3Backups(object):
         if not result["changed"]:
             result.update(sha256=uploaded["archive"]["sha256"], size=uploaded["archive"]["size"], seconds=0.0)
             return result
+        if uploaded is not None:
+            # A complete backup is never replaced: uploading the archive over it, then failing before
+            # the manifest, would leave neither the old backup nor the new one restorable.
+            differ = archive.differing_files(uploaded, digests)
+            self.fail("Backup {0} in {1} is complete and holds other files than {2} ({3} differ: {4}). A backup id "
+                      "names one backup, and a complete one is never replaced: take this backup under a new id, or "
+                      "delete {1}/{0}/ first if it is meant to go. Nothing was uploaded.".format(
+                          backup_id, self.where, folder, len(differ), ", ".join(differ[:5]) + (
+                              ", ..." if len(differ) > 5 else "")))
         if self.module.check_mode:
             return result
         started = time.monotonic()

@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from kubernetes import client
 
 from .kube import delete_namespace, eventually
-from .playbooks import QUICK_START, ansible_playbook, extra_vars, module_task
+from .playbooks import QUICK_START, REPO, ansible_playbook, extra_vars, module_task
 from .test_volume_data import CLAIMS, WRITE, digests, inferno_ready, run_pod
 
 SNAPSHOTS = ("snapshot.storage.k8s.io", "v1")
@@ -264,3 +266,71 @@ def test_s3_stopped_mid_upload_fails_clearly_and_a_rerun_completes_the_backup(s3
     got = s3_task({**upload, "mode": "get", "path": str(fetched)}, tmp_path / "get")
     assert got["changed"] is True and (fetched / "weights.bin").stat().st_size == 192 * 1024 * 1024
     assert all(Path(path).exists() for path in (fetched / "snapshots.yaml",))
+
+
+def s3_in_process(options: dict, capsys) -> dict:
+    """inferno.ops.s3_backup's main() run in this process, so a test can stop the server part-way through it."""
+    collections = str(REPO / "collections")
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    from ansible.module_utils.testing import patch_module_args  # pylint: disable=import-outside-toplevel
+    from ansible_collections.inferno.ops.plugins.modules import s3_backup  # pylint: disable=import-outside-toplevel
+
+    capsys.readouterr()
+    with patch_module_args(options), pytest.raises(SystemExit):
+        s3_backup.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_complete_backup_in_s3_is_never_replaced_even_when_the_server_stops_mid_upload(
+        s3_server, s3_bucket, tmp_path, monkeypatch, capsys):
+    """Issue 25, case 2: a rerun of a backup id whose configuration changed, with the server stopped
+    between the archive and the manifest. The complete backup stays restorable, byte for byte."""
+    sys.path.insert(0, str(REPO / "collections"))
+    from ansible_collections.inferno.ops.plugins.module_utils import backup_archive  # pylint: disable=import-outside-toplevel
+
+    folder = tmp_path / "b1"
+    (folder / "config").mkdir(parents=True)
+    (folder / "config" / "values.yaml").write_text("replicaCount: 1\n")
+    (folder / "snapshots.yaml").write_text("entries: []\n")
+    upload = {"mode": "put", "location": f"s3://{s3_bucket}/backups", "backup_id": "b1", "path": str(folder),
+              "endpoint_url": s3_server.endpoint_url, "region": s3_server.region,
+              "access_key": s3_server.access_key, "secret_key": s3_server.secret_key}
+    first = s3_in_process(upload, capsys)
+    assert first["changed"] is True and first["files"] == 2, first
+
+    # The server stops once the archive is up and before the manifest goes.
+    manifest_bytes = backup_archive.manifest_bytes
+    stops = []
+
+    def stop_then_manifest(document):
+        stops.append(document["backup_id"])
+        s3_server.stop()
+        return manifest_bytes(document)
+
+    monkeypatch.setattr(backup_archive, "manifest_bytes", stop_then_manifest)
+    (folder / "config" / "values.yaml").write_text("replicaCount: 3\n")  # the configuration changed since
+    try:
+        rerun = s3_in_process(upload, capsys)
+    finally:
+        if not s3_server.running():
+            s3_server.start()
+    assert rerun.get("failed"), rerun
+    assert rerun["msg"].startswith(f"Backup b1 in s3://{s3_bucket}/backups is complete and holds other files than "
+                                   f"{folder} (1 differ: config/values.yaml)."), rerun["msg"]
+    assert rerun["msg"].endswith("Nothing was uploaded.") and stops == []
+
+    # The same fault on a new id leaves that backup incomplete, never half-trusted.
+    other = tmp_path / "b2"
+    shutil.copytree(folder, other)
+    failed = s3_in_process({**upload, "backup_id": "b2", "path": str(other)}, capsys)
+    s3_server.start()
+    assert failed.get("failed") and stops == ["b2"], failed
+    monkeypatch.setattr(backup_archive, "manifest_bytes", manifest_bytes)
+    listing = s3_in_process({**upload, "mode": "list"}, capsys)
+    assert [(entry["backup_id"], entry["complete"]) for entry in listing["backups"]] == [("b1", True), ("b2", False)]
+
+    fetched = tmp_path / "fetched"
+    got = s3_in_process({**upload, "mode": "get", "path": str(fetched)}, capsys)
+    assert got["changed"] is True, got
+    assert (fetched / "config" / "values.yaml").read_text() == "replicaCount: 1\n"
