@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, inferno.ops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Bounds of the roles' timing and retention options, checked before anything is read.
+"""Bounds of the roles' timing and retention options and backup ids, checked before anything is read.
 
 argument_specs check an option's type; they cannot say "above 0" or "a helm duration". Each
 role's tasks/bounds.yml runs this filter on its options and fails with the messages it
@@ -18,6 +18,11 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.inferno.ops.plugins.module_utils.durations import DURATION_BOUND, positive_duration
+from ansible_collections.inferno.ops.plugins.module_utils.snapshots import (
+    BACKUP_ID_BOUND,
+    suggested_backup_id,
+    validate_backup_id,
+)
 
 WHOLE_NUMBER = re.compile(r"^\s*[-+]?[0-9]+\s*$")
 
@@ -25,6 +30,8 @@ KINDS = {
     "seconds": ("a whole number of seconds above 0", 600),
     "duration": (DURATION_BOUND, "10m"),
     "count": ("a whole number, 0 or more", 10),
+    # An id may be left empty (the backup role then names the backup); a given one must be valid.
+    "backup_id": (BACKUP_ID_BOUND, "nightly-1"),
 }
 
 
@@ -45,6 +52,8 @@ def in_bounds(value, kind):
     """Whether ``value`` is within the bounds of ``kind`` (seconds, duration or count)."""
     if kind == "duration":
         return positive_duration(value)
+    if kind == "backup_id":
+        return value in (None, "") or (isinstance(value, str) and validate_backup_id(value) is None)
     number = whole_number(value)
     if number is None:
         return False
@@ -75,6 +84,8 @@ def out_of_bounds(options, kind, example=None):
             continue
         fix = default_example if example is None else example
         hint = ""
+        if kind == "backup_id":
+            fix = suggested_backup_id(value) or fix
         if kind == "duration":
             number = whole_number(value)
             if number is not None and number > 0:

@@ -29,6 +29,11 @@ LABEL_PVC = "inferno.ops/pvc"
 LABEL_ENVIRONMENT = "inferno.ops/environment"
 LABEL_CHART_REVISION = "inferno.ops/chart-revision"
 LABEL_PIN = "inferno.ops/pin"
+# Set by a task that reads a backup set (a restore) for as long as it reads it: retention keeps a
+# held set as it keeps a pinned one. Its value names the holder.
+LABEL_HELD_BY = "inferno.ops/held-by"
+# The labels a snapshot passes on to its content, so they hold after the namespace is deleted.
+KEEP_LABELS = (LABEL_PIN, LABEL_HELD_BY)
 LABEL_INSTANCE = "app.kubernetes.io/instance"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "inferno.ops"
@@ -77,12 +82,32 @@ FATAL_ERRORS = (
 )
 
 
+LABEL_VALUE_PATTERN = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
+def validate_holder(holder):
+    """None when ``holder`` can be the value of the held-by label, else why not."""
+    if not LABEL_VALUE_PATTERN.match(holder or ""):
+        return ("hold {0!r} must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or "
+                "digit (it becomes the value of the {1} label)".format(holder, LABEL_HELD_BY))
+    return None
+
+
+BACKUP_ID_BOUND = ("1-40 lowercase letters, digits or '-', starting and ending with a letter or digit (it becomes "
+                   "part of snapshot names, a label value and a folder name)")
+
+
 def validate_backup_id(backup_id):
     """None when valid, else why not."""
-    if not backup_id or not BACKUP_ID_PATTERN.match(backup_id):
-        return ("backup_id {0!r} must be 1-40 lowercase letters, digits or '-', starting and ending with a letter "
-                "or digit (it becomes part of snapshot names and a label value)".format(backup_id))
+    if not isinstance(backup_id, str) or not BACKUP_ID_PATTERN.match(backup_id):
+        return "backup_id {0!r} must be {1}".format(backup_id, BACKUP_ID_BOUND)
     return None
+
+
+def suggested_backup_id(text):
+    """A valid id close to ``text`` (lowercased, other characters as '-'), or None when nothing is left of it."""
+    candidate = re.sub(r"[^a-z0-9]+", "-", str(text or "").lower()).strip("-")[:40].strip("-")
+    return candidate if BACKUP_ID_PATTERN.match(candidate) else None
 
 
 def snapshot_name(pvc, backup_id):
@@ -145,9 +170,18 @@ def content_labels(snapshot_labels, namespace):
     """Labels for a snapshot's content: ours from the snapshot, and the namespace it belongs to."""
     labels = dict((key, value) for key, value in snapshot_labels.items()
                   if key in (LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_BACKUP_ID, LABEL_PVC, LABEL_ENVIRONMENT,
-                             LABEL_CHART_REVISION))
+                             LABEL_CHART_REVISION) + KEEP_LABELS)
     labels[LABEL_NAMESPACE] = namespace
     return labels
+
+
+def keep_labels_patch(current, wanted):
+    """The merge patch that gives an object the pin and hold of ``wanted`` (labels); None when it has them.
+
+    A label ``wanted`` lacks is removed (None in a merge patch), so unpinning a snapshot unpins its content.
+    """
+    labels = dict((key, wanted.get(key)) for key in KEEP_LABELS if (current or {}).get(key) != wanted.get(key))
+    return {"metadata": {"labels": labels}} if labels else None
 
 
 def retain_patch(content, labels):
@@ -292,9 +326,15 @@ def parse_duration(text):
     return int(match.group(1)) * factor
 
 
-def option_problems(keep_last=None, max_age=None, wait_timeout=None):
+def option_problems(keep_last=None, max_age=None, wait_timeout=None, state="present", retain=True, wait=True):
     """What is wrong with the retention and timing options, checked before anything is read or deleted."""
     problems = []
+    if state == "present" and retain and not wait:
+        # A content exists, and can be switched to Retain, only once its snapshot is ready: a task
+        # that does not wait would leave every content with the class's policy, usually Delete.
+        problems.append("retain needs wait: a snapshot's content is switched to Retain when the snapshot is ready, and "
+                        "with wait=false the task ends before that, so deleting the namespace would delete the data. "
+                        "Set wait=true (the default), or retain=false to keep the class's deletion policy")
     if keep_last is not None and keep_last < 1:
         problems.append("keep_last must be 1 or more (how many of the newest backup sets to keep), got {0}".format(
             keep_last))
@@ -351,6 +391,7 @@ def _describe_set(backup_id, items):
         "ready_count": len(items) - len(not_ready),
         "total": len(items),
         "pinned": any(label.get(LABEL_PIN) == "true" for label in labels),
+        "held_by": sorted(set(label[LABEL_HELD_BY] for label in labels if label.get(LABEL_HELD_BY))),
         "claims": sorted(set(claim for claim in (source_claim(item) for item in items) if claim)),
         "snapshots": sorted(item["metadata"]["name"] for item in items),
         "not_ready": sorted(not_ready),
@@ -387,10 +428,11 @@ def _revision(entry):
 
 
 def backup_line(entry):
-    """'<id>  revision <n>  <ready>/<total> ready  <created>  <claims>[  (pinned)]' for one set."""
-    return "{0}  revision {1}  {2}/{3} ready  {4}  {5}{6}".format(
+    """'<id>  revision <n>  <ready>/<total> ready  <created>  <claims>[  (pinned)][  (held by <holder>)]'."""
+    return "{0}  revision {1}  {2}/{3} ready  {4}  {5}{6}{7}".format(
         entry["backup_id"], _revision(entry), entry["ready_count"], entry["total"], entry["created"] or "?",
-        ", ".join(entry["claims"]), "  (pinned)" if entry["pinned"] else "")
+        ", ".join(entry["claims"]), "  (pinned)" if entry["pinned"] else "",
+        "  (held by {0})".format(", ".join(entry["held_by"])) if entry.get("held_by") else "")
 
 
 def _listed(sets):
@@ -498,7 +540,7 @@ def choose_prunable(sets, keep_last=None, max_age_seconds=None, now=None):
     """Which backup sets retention deletes, and why each other set is kept.
 
     A set goes when it is beyond the newest ``keep_last`` or older than ``max_age_seconds``;
-    but the newest fully ready set and pinned sets are always kept.
+    but the newest fully ready set, pinned sets and held sets (a restore is reading them) are always kept.
     """
     ordered = [entry["backup_id"] for entry in newest_first(sets)]
     newest_ready = next((key for key in ordered if sets[key]["ready"]), None)
@@ -512,6 +554,8 @@ def choose_prunable(sets, keep_last=None, max_age_seconds=None, now=None):
             kept[key] = "the newest ready backup is never pruned"
         elif entry["pinned"]:
             kept[key] = "pinned ({0}=true)".format(LABEL_PIN)
+        elif entry.get("held_by"):
+            kept[key] = "held by {0} ({1}): it is being read".format(", ".join(entry["held_by"]), LABEL_HELD_BY)
         elif too_many or too_old:
             delete.append(key)
         else:

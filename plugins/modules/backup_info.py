@@ -152,6 +152,11 @@ backup_sets:
     pinned:
       description: Whether a snapshot of the set carries C(inferno.ops/pin=true) (retention keeps it).
       type: bool
+    held_by:
+      description: The holders named by C(inferno.ops/held-by) on its snapshots, sorted (a restore reading the set);
+        retention keeps a held set.
+      type: list
+      elements: str
     claims:
       description: The claims the snapshots were taken from, sorted.
       type: list

@@ -34,6 +34,14 @@ description:
     the newest ready set and sets with a snapshot labelled C(inferno.ops/pin=true) are kept. Sets
     whose snapshots are gone but whose retained contents remain (the namespace was deleted) count
     as sets too, and pruning one deletes its contents.
+  - O(state=pinned) labels every snapshot and retained content of the set O(backup_id) with
+    C(inferno.ops/pin=true), so retention keeps it, also after its namespace is deleted;
+    O(state=unpinned) removes that label. A snapshot pinned with C(kubectl label) passes its pin
+    on to its content at the next O(state=present), O(state=pruned) or O(state=pinned) of the
+    release in that namespace; pin with this module (or C(playbooks/pin_backup.yml)) when the
+    namespace may go before then.
+  - With O(hold), O(state=pinned) and O(state=unpinned) set and clear C(inferno.ops/held-by=<hold>)
+    instead: the restore role holds the set it reads, so that a prune running meanwhile keeps it.
   - O(state=imported) brings back a backup in O(release_namespace) from its index, by snapshot
     handle (O(snapshots)), as a pre-provisioned VolumeSnapshotContent (Retain) and a VolumeSnapshot
     per entry. Every handle must be confirmed by the storage before the namespace or any snapshot
@@ -42,14 +50,22 @@ options:
   state:
     description:
       - C(present) takes the snapshots, C(absent) deletes them, C(pruned) applies retention,
-        C(imported) brings back a backup's snapshots by handle.
+        C(imported) brings back a backup's snapshots by handle, C(pinned) and C(unpinned) set and
+        clear the pin (or, with O(hold), the hold) of the set O(backup_id).
     type: str
-    choices: [present, absent, pruned, imported]
+    choices: [present, absent, pruned, imported, pinned, unpinned]
     default: present
+  hold:
+    description:
+      - With O(state=pinned) or O(state=unpinned), the holder to record in (or clear from) the
+        C(inferno.ops/held-by) label instead of setting the user's C(inferno.ops/pin). 1-63
+        letters, digits, C(-), C(_) or C(.). O(state=unpinned) clears only this holder's hold.
+    type: str
   backup_id:
     description:
       - Identifies one backup set. 1-40 lowercase letters, digits or C(-).
-      - Required with O(state=present) and O(state=imported); with O(state=absent), deletes that set.
+      - Required with O(state=present), O(state=imported), O(state=pinned) and O(state=unpinned);
+        with O(state=absent), deletes that set.
     type: str
   snapshots:
     description:
@@ -69,6 +85,8 @@ options:
     description:
       - Switch each snapshot's content to C(deletionPolicy=Retain) and label it, so that deleting the
         namespace or the release keeps the data. O(state=absent) and O(state=pruned) still delete it.
+      - A content can be switched only once its snapshot is ready, so with O(state=present)
+        O(retain) needs O(wait); O(retain=true) with O(wait=false) is refused before anything is read.
     type: bool
     default: true
   pvcs:
@@ -180,6 +198,13 @@ EXAMPLES = r"""
     state: absent
     backup_id: pre-upgrade-r11
 
+- name: Keep backup pre-upgrade-r12 whatever retention says, also once its namespace is deleted
+  inferno.ops.pvc_snapshot:
+    release_name: inferno
+    release_namespace: inferno-prod
+    state: pinned
+    backup_id: pre-upgrade-r12
+
 - name: Bring backup nightly-7 back into a new namespace from its index, by snapshot handle
   inferno.ops.pvc_snapshot:
     release_name: inferno
@@ -249,6 +274,11 @@ deleted_contents:
 kept_data:
   description: Handles whose data was kept because another content still points at them.
   returned: when O(state=absent) or O(state=pruned)
+  type: list
+  elements: str
+labelled:
+  description: Snapshots and contents whose pin or hold was set or cleared (O(state=pinned), O(state=unpinned)).
+  returned: when O(state=pinned) or O(state=unpinned)
   type: list
   elements: str
 created_contents:
@@ -400,6 +430,8 @@ class Snapshotter(object):
         self.create_all([body for _name, _pvc, body in to_create])
         result["created_seconds"] = round(time.monotonic() - self.started, 2)
         result["snapshots"] = self.wait_ready([(name, pvc) for name, pvc, _body in wanted])
+        if self.params["retain"]:
+            self.sync_kept_labels(self.our_snapshots())
         return result
 
     def create_one(self, body):
@@ -663,6 +695,7 @@ class Snapshotter(object):
         except ValueError as error:
             self.fail(str(error))
         snapshots = self.our_snapshots()
+        self.sync_kept_labels(snapshots)
         orphans = self.orphaned_contents(snapshots)
         # A set whose snapshots are gone (namespace deleted) is still a backup: its contents keep the data.
         sets = logic.group_backup_sets(list(snapshots.values()) + list(orphans.values()))
@@ -671,11 +704,82 @@ class Snapshotter(object):
         return self.delete(sorted(doomed & set(snapshots)), kept, content_names=sorted(doomed & set(orphans)))
 
 
+    # --- pinned and unpinned ---------------------------------------------------------------
+    def pin_label(self):
+        """(label, value) this task sets or clears: the user's pin, or the hold of a named holder."""
+        holder = self.params["hold"]
+        return (logic.LABEL_HELD_BY, holder) if holder else (logic.LABEL_PIN, "true")
+
+    def sync_kept_labels(self, snapshots):
+        """Give each labelled content of ``snapshots`` their pin and hold, so both hold once the namespace is gone.
+
+        A snapshot pinned with kubectl since it was taken passes its pin on here (at the next backup,
+        prune or pin of the release in this namespace).
+        """
+        contents = self.our_contents()
+        changed = []
+        for snapshot in snapshots.values():
+            content = contents.get((snapshot.get("status") or {}).get("boundVolumeSnapshotContentName"))
+            if content is None:
+                continue
+            patch = logic.keep_labels_patch(content["metadata"].get("labels"), snapshot["metadata"].get("labels"))
+            if patch:
+                changed.append(content["metadata"]["name"])
+                if not self.module.check_mode:
+                    self.custom.patch_cluster_custom_object(logic.GROUP, logic.VERSION, "volumesnapshotcontents",
+                                                            content["metadata"]["name"], patch)
+        return changed
+
+    def pinned(self):
+        return self.set_pin(True)
+
+    def unpinned(self):
+        return self.set_pin(False)
+
+    def set_pin(self, pin):
+        """Label (or unlabel) every snapshot and content of one backup set, so retention keeps (or may delete) it."""
+        backup_id = self.params["backup_id"]
+        label, value = self.pin_label()
+        snapshots, contents = self.our_snapshots(backup_id), self.our_contents(backup_id)
+        if not snapshots and not contents and not (self.params["hold"] and not pin):
+            self.fail("There is no backup {0} of {1} in {2}, neither snapshots nor retained contents (its backups: "
+                      "{3}). Nothing was changed.".format(backup_id, self.release, self.namespace, ", ".join(sorted(
+                          logic.group_backup_sets(list(self.our_snapshots().values()) + list(
+                              self.our_contents().values())))) or "none"))
+        changes = []
+        for plural, items in (("volumesnapshots", snapshots), ("volumesnapshotcontents", contents)):
+            for name, item in sorted(items.items()):
+                current = (item["metadata"].get("labels") or {}).get(label)
+                if pin and current != value:
+                    changes.append((plural, name, {"metadata": {"labels": {label: value}}}))
+                elif not pin and current is not None and (label == logic.LABEL_PIN or current == value):
+                    changes.append((plural, name, {"metadata": {"labels": {label: None}}}))
+        result = dict(changed=bool(changes), deleted=[], kept={}, snapshots=[],
+                      labelled=sorted(name for _plural, name, _patch in changes))
+        if self.module._diff:
+            result["diff"] = dict(before="\n".join("{0} {1}={2}".format(name, label, (items.get(name)["metadata"].get(
+                "labels") or {}).get(label)) for items in (snapshots, contents) for name in sorted(items)) + "\n",
+                after="\n".join("{0} {1}={2}".format(name, label, value if pin else None)
+                                 for items in (snapshots, contents) for name in sorted(items)) + "\n")
+        if self.module.check_mode:
+            return result
+        for plural, name, patch in changes:
+            if plural == "volumesnapshots":
+                self.tolerating(404, self.custom.patch_namespaced_custom_object, logic.GROUP, logic.VERSION,
+                                self.namespace, plural, name, patch)
+            else:
+                self.tolerating(404, self.custom.patch_cluster_custom_object, logic.GROUP, logic.VERSION, plural,
+                                name, patch)
+        return result
+
+
 def main():
     module = k8s_module(
         argument_spec(
             K8S_CONNECTION, RELEASE,
-            state=dict(type="str", default="present", choices=["present", "absent", "pruned", "imported"]),
+            state=dict(type="str", default="present",
+                       choices=["present", "absent", "pruned", "imported", "pinned", "unpinned"]),
+            hold=dict(type="str"),
             snapshots=dict(type="list", elements="dict", default=[]),
             create_namespace=dict(type="bool", default=False),
             retain=dict(type="bool", default=True),
@@ -693,10 +797,17 @@ def main():
             wait_timeout=dict(type="int", default=600),
             progress_interval=dict(type="int", default=5),
         ),
-        required_if=[("state", "present", ["backup_id"]), ("state", "imported", ["backup_id", "snapshots"])],
+        required_if=[("state", "present", ["backup_id"]), ("state", "imported", ["backup_id", "snapshots"]),
+                     ("state", "pinned", ["backup_id"]), ("state", "unpinned", ["backup_id"])],
         mutually_exclusive=[("pvcs", "label_selectors")],
     )
-    problems = logic.option_problems(module.params["keep_last"], module.params["max_age"], module.params["wait_timeout"])
+    if module.params["state"] in ("pinned", "unpinned"):
+        why = logic.validate_backup_id(module.params["backup_id"]) or (
+            module.params["hold"] is not None and logic.validate_holder(module.params["hold"]))
+        if why:
+            module.fail_json(msg="{0}. Nothing was read or changed.".format(why))
+    problems = logic.option_problems(module.params["keep_last"], module.params["max_age"], module.params["wait_timeout"],
+                                     module.params["state"], module.params["retain"], module.params["wait"])
     if problems:
         module.fail_json(msg="{0}. Nothing was read or changed.".format("; ".join(problems)))
     snapshotter = Snapshotter(module)

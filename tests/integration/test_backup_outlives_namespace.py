@@ -88,6 +88,12 @@ def test_a_deleted_namespace_comes_back_from_s3_with_its_data(local_cluster, s3_
         run_pod(local_cluster, source, "write", WRITE, CLAIMS)
         written = digests(local_cluster, source, "read-written", CLAIMS)
         play("playbooks/backup.yml", "-e", "inferno_backup_id=old")
+        # Pinned by hand, as a user would (issue 25, case 1): the next backup passes the pin on to
+        # the contents, so it holds once the namespace is gone.
+        for name in snapshot_names(local_cluster, source):
+            client.CustomObjectsApi(local_cluster.api).patch_namespaced_custom_object(
+                *SNAPSHOTS, source, "volumesnapshots", name, {"metadata": {"labels": {"inferno.ops/pin": "true"}}})
+        play("playbooks/backup.yml", "-e", "inferno_backup_id=mid")
         play("playbooks/backup.yml", "-e", "inferno_backup_id=dr1")
         index = yaml.safe_load((backups / "dev/inferno/dr1/snapshots.yaml").read_text())
         claims = len(index["entries"])
@@ -96,18 +102,27 @@ def test_a_deleted_namespace_comes_back_from_s3_with_its_data(local_cluster, s3_
                    for entry in index["entries"])
         listed = play("playbooks/list_backups.yml", namespace=source)
         assert "dr1  uploaded" in listed.output and "old  uploaded" in listed.output
+        assert re.search(r"old  revision \d+  \d+/\d+ ready  .*  \(pinned\)", listed.output), listed.output
 
         # The cluster loses the namespace, and the controller its copy of the backup.
         client.CoreV1Api(local_cluster.api).delete_namespace(source)
         eventually(lambda: not namespace_exists(local_cluster, source), timeout=180, what=f"{source} deleted")
         shutil.rmtree(backups)
         kept = our_contents(local_cluster, source)
-        assert len(kept) == 2 * claims and {item["spec"]["deletionPolicy"] for item in kept} == {"Retain"}
+        assert len(kept) == 3 * claims and {item["spec"]["deletionPolicy"] for item in kept} == {"Retain"}
+        assert sorted(item["metadata"]["labels"]["inferno.ops/backup-id"] for item in kept
+                      if item["metadata"]["labels"].get("inferno.ops/pin") == "true") == ["old"] * claims
         assert {entry["handle"] for entry in index["entries"]} <= store_archives(local_cluster)
 
         started = time.monotonic()
-        play("playbooks/restore.yml", "-e", "inferno_restore_backup_id=dr1",
-             "-e", f"inferno_restore_target_namespace={target}", namespace=source)
+        restored = play("playbooks/restore.yml", "-e", "inferno_restore_backup_id=dr1",
+                        "-e", f"inferno_restore_target_namespace={target}", namespace=source)
+        # The restore held the set while it read it, and released it at the end.
+        assert re.search(r"TASK \[inferno.ops.restore : Hold backup dr1 while the restore reads it\] \*+\nchanged:",
+                         restored.output), restored.output
+        held = [item["metadata"]["name"] for item in client.CustomObjectsApi(local_cluster.api).list_namespaced_custom_object(
+            *SNAPSHOTS, target, "volumesnapshots")["items"] if "inferno.ops/held-by" in item["metadata"]["labels"]]
+        assert held == [] and snapshot_names(local_cluster, target)
         eventually(lambda: inferno_ready(local_cluster, target), timeout=300, what="Inferno ready in the target")
         recovery = time.monotonic() - started
         assert digests(local_cluster, target, "read-restored", CLAIMS) == written
@@ -119,12 +134,21 @@ def test_a_deleted_namespace_comes_back_from_s3_with_its_data(local_cluster, s3_
         assert f"Namespace {target} already holds release inferno" in refused.output
         assert "Nothing was changed." in refused.output
 
-        # Retention reaches the contents of the deleted namespace: "old" goes with its data;
-        # dr1 (the newest) stays. Deleting dr1 there keeps the data the target's snapshots use.
+        # Retention reaches the contents of the deleted namespace: "mid" goes with its data; the
+        # pinned "old" and dr1 (the newest) stay. Unpinned, "old" goes too. Deleting dr1 there
+        # keeps the data the target's snapshots use.
+        def backups_kept() -> list[str]:
+            return sorted(item["metadata"]["labels"]["inferno.ops/backup-id"]
+                          for item in our_contents(local_cluster, source))
+
         pruned = play("playbooks/prune_backups.yml", "-e", "inferno_backup_keep_last=1", namespace=source)
         assert re.search(r"deleted_contents:\s*\n\s*- snapcontent-", pruned.output), pruned.output
-        assert sorted(item["metadata"]["labels"]["inferno.ops/backup-id"]
-                      for item in our_contents(local_cluster, source)) == ["dr1"] * claims
+        assert re.search(r"old: pinned \(inferno.ops/pin=true\)", pruned.output), pruned.output
+        assert backups_kept() == ["dr1"] * claims + ["old"] * claims
+        play("playbooks/pin_backup.yml", "-e", "inferno_backup_id=old", "-e", "inferno_backup_pin=false",
+             namespace=source)
+        play("playbooks/prune_backups.yml", "-e", "inferno_backup_keep_last=1", namespace=source)
+        assert backups_kept() == ["dr1"] * claims
         _run, result = module_task("inferno.ops.pvc_snapshot", {
             "state": "absent", "backup_id": "dr1", "release_name": "inferno", "release_namespace": source,
             "kubeconfig": str(local_cluster.kubeconfig)}, tmp_path)

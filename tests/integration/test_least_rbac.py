@@ -25,7 +25,7 @@ from tests.collection.test_build import build_and_install
 from .playbooks import ON_SIMULATED_NODES, REPO, ansible_playbook, extra_vars, history
 
 PLAYBOOKS = {"deploy": "inferno.ops.deploy", "status": "inferno.ops.status", "backup": "inferno.ops.backup",
-             "restore": "inferno.ops.restore", "prune": "inferno.ops.prune_backups"}
+             "restore": "inferno.ops.restore", "prune": "inferno.ops.prune_backups", "pin": "inferno.ops.pin_backup"}
 
 
 def documents(name: str, rbac: Path = REPO / "files" / "rbac") -> list[dict]:
@@ -158,11 +158,23 @@ def test_each_playbook_runs_as_a_service_account_with_only_its_documented_role(l
     assert restored.returncode == 0, restored.output
     assert restored.recap()["local-cluster"]["changed"] > 0
 
+    custom = client.CustomObjectsApi(local_cluster.api)
+
+    def backups_left() -> set[str]:
+        left = custom.list_namespaced_custom_object("snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots")
+        return {item["metadata"]["labels"]["inferno.ops/backup-id"] for item in left["items"]}
+
+    # "first" pinned: retention keeps it; unpinned: it goes. The restore held and released it.
+    pinned = run("pin", "-e", "inferno_backup_id=first")
+    assert pinned.returncode == 0 and "is pinned: retention keeps it" in pinned.output, pinned.output
     pruned = run("prune", "-e", "inferno_backup_keep_last=1")
     assert pruned.returncode == 0, pruned.output
-    custom = client.CustomObjectsApi(local_cluster.api)
-    left = custom.list_namespaced_custom_object("snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots")["items"]
-    kept = {item["metadata"]["labels"]["inferno.ops/backup-id"] for item in left}
+    assert "first" in backups_left() and len(backups_left()) == 2, backups_left()
+    unpinned = run("pin", "-e", "inferno_backup_id=first", "-e", "inferno_backup_pin=false")
+    assert unpinned.returncode == 0, unpinned.output
+    pruned = run("prune", "-e", "inferno_backup_keep_last=1")
+    assert pruned.returncode == 0, pruned.output
+    kept = backups_left()
     assert len(kept) == 1 and next(iter(kept)).startswith("pre-upgrade-r1-"), kept  # the newest; "first" went
 
     # The bindings are what limits each run: the status account cannot deploy, and says why

@@ -67,6 +67,8 @@ def test_go_durations_helm_refuses_are_not_parsed(text):
      [0, "0", -5, "-5", "abc", "10m", "", None, True, False, 1.5, "1.5", "5 0", [300], {"a": 1}]),
     ("duration", ["10m", "5m0s", "1ns", "1h30m", "90s"], ["0", "0s", "-1m", "0.5ns", "600", 600, "abc", "", None, True]),
     ("count", [0, "0", 10, "10"], [-1, "-1", "ten", 1.5, None, True, ""]),
+    ("backup_id", ["", None, "nightly-1", "r12-20261128010000", "a", "0" * 40],
+     ["Pre_Upgrade", "../../etc", "-a", "a-", "0" * 41, "a b", 12, True, ["a"]]),
 ])
 def test_each_kind_has_its_bound(kind, good, bad):
     assert out_of_bounds.out_of_bounds({"good{0}".format(index): value for index, value in enumerate(good)}, kind) == []
@@ -102,7 +104,7 @@ def test_the_value_is_shown_as_given(value, shown):
 
 
 @pytest.mark.parametrize("options, kind, message", [
-    ({"x": 1}, "minutes", "kind 'minutes' must be one of count, duration, seconds"),
+    ({"x": 1}, "minutes", "kind 'minutes' must be one of backup_id, count, duration, seconds"),
     ([("x", 1)], "seconds", "takes a mapping of variable names to values, got list"),
 ])
 def test_out_of_bounds_refuses_a_wrong_call(options, kind, message):
@@ -112,3 +114,16 @@ def test_out_of_bounds_refuses_a_wrong_call(options, kind, message):
 
 def test_out_of_bounds_is_the_one_filter_of_its_file():
     assert out_of_bounds.FilterModule().filters() == {"out_of_bounds": out_of_bounds.out_of_bounds}
+
+
+@pytest.mark.parametrize("value, fix", [
+    ("Pre_Upgrade", "pre-upgrade"),
+    ("../../etc/passwd", "etc-passwd"),
+    ("___", "nightly-1"),
+])
+def test_a_bad_backup_id_is_named_with_the_nearest_good_one(value, fix):
+    """Issue 25, case 8: the playbooks' bounds step refuses the id before anything is read or written."""
+    assert out_of_bounds.out_of_bounds({"inferno_backup_id": value}, "backup_id") == [
+        "inferno_backup_id is {0}; it must be 1-40 lowercase letters, digits or '-', starting and ending with a letter "
+        "or digit (it becomes part of snapshot names, a label value and a folder name). Set it with "
+        "-e inferno_backup_id={1}.".format(value, fix)]

@@ -165,7 +165,7 @@ def test_a_set_describes_its_snapshots():
     assert sets == {"b1": {
         "backup_id": "b1", "chart_revision": 1, "environment": "prod",
         "created": "2026-11-24T10:00:00Z", "created_epoch": 1795514400,
-        "ready": False, "ready_count": 1, "total": 3, "pinned": True,
+        "ready": False, "ready_count": 1, "total": 3, "pinned": True, "held_by": [],
         "claims": ["cache", "models", "queue"], "snapshots": ["cache-b1", "models-b1", "queue-b1"],
         "not_ready": ["models-b1", "queue-b1"], "errors": {"models-b1": "exceeded quota: snapshots"},
     }}

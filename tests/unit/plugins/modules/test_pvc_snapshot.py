@@ -37,6 +37,16 @@ def matches(labels, selector):
     return True
 
 
+def merge_labels(item, patch):
+    """A merge patch's labels, as the API server applies them: None removes a label."""
+    labels = item["metadata"].setdefault("labels", {})
+    for key, value in ((patch.get("metadata") or {}).get("labels") or {}).items():
+        if value is None:
+            labels.pop(key, None)
+        else:
+            labels[key] = value
+
+
 class FakeCluster(object):
     def __init__(self):
         self.served = ["v1", "snapshot.storage.k8s.io/v1"]
@@ -122,9 +132,14 @@ class FakeCluster(object):
     def patch_content(self, group, version, plural, name, body):
         self.patched.append((name, copy.deepcopy(body)))
         content = self.contents[name]
-        content["metadata"].setdefault("labels", {}).update((body.get("metadata") or {}).get("labels") or {})
+        merge_labels(content, body)
         content["spec"].update(body.get("spec") or {})
         return copy.deepcopy(content)
+
+    def patch_snapshot(self, group, version, namespace, plural, name, body):
+        self.patched.append((name, copy.deepcopy(body)))
+        merge_labels(self.snapshots[name], body)
+        return copy.deepcopy(self.snapshots[name])
 
     def create_content(self, group, version, plural, body):
         self.created.append(copy.deepcopy(body))
@@ -203,6 +218,7 @@ def cluster(monkeypatch):
         (client.CustomObjectsApi, "create_namespaced_custom_object"): fake.create_snapshot,
         (client.CustomObjectsApi, "delete_namespaced_custom_object"): fake.delete_snapshot,
         (client.CustomObjectsApi, "patch_cluster_custom_object"): fake.patch_content,
+        (client.CustomObjectsApi, "patch_namespaced_custom_object"): fake.patch_snapshot,
         (client.CustomObjectsApi, "create_cluster_custom_object"): fake.create_content,
         (client.CustomObjectsApi, "delete_cluster_custom_object"): fake.delete_content,
         (client.CoreV1Api, "create_namespace"): fake.create_namespace,
@@ -486,6 +502,133 @@ def test_a_set_whose_namespace_was_deleted_is_pruned_with_its_contents(run, clus
     assert result["deleted_contents"] == ["content-inferno-cache-pvc-old", "content-inferno-models-pvc-old"]
     assert sorted(cluster.contents) == ["content-inferno-cache-pvc-new", "content-inferno-models-pvc-new"]
     assert cluster.data == {"snap-inferno-cache-pvc-new", "snap-inferno-models-pvc-new"}
+
+
+# --- pins and holds (issue 25, case 1) -------------------------------------------------------------
+def retained_backups(cluster, run, pinned=()):
+    """old, middle and new, each taken (so retained and labelled); the ones in ``pinned`` pinned when taken."""
+    for backup_id, created in (("old", "2026-11-20T10:00:00Z"), ("middle", "2026-11-21T10:00:00Z"),
+                               ("new", "2026-11-23T10:00:00Z")):
+        cluster.backup(backup_id, created, pinned=backup_id in pinned)
+        run(backup_id=backup_id)
+
+
+def contents_of(cluster, backup_id):
+    return sorted(name for name, item in cluster.contents.items()
+                  if item["metadata"]["labels"].get(logic.LABEL_BACKUP_ID) == backup_id)
+
+
+def test_a_pinned_set_stays_pinned_after_its_namespace_is_deleted(run, cluster):
+    """The case of issue 25: the oldest of three sets pinned, the namespace deleted, keep_last=1."""
+    retained_backups(cluster, run, pinned=("old",))
+    assert {cluster.contents[name]["metadata"]["labels"].get(logic.LABEL_PIN)
+            for name in contents_of(cluster, "old")} == {"true"}
+    cluster.snapshots.clear()  # kubectl delete namespace: the contents are Retain
+    result = run(state="pruned", keep_last=1)
+    assert result["kept"] == {"old": PINNED, "new": NEWEST_READY}
+    assert result["deleted_contents"] == contents_of_deleted("middle")
+    assert contents_of(cluster, "old") == ["content-inferno-cache-pvc-old", "content-inferno-models-pvc-old"]
+    assert {"snap-inferno-cache-pvc-old", "snap-inferno-models-pvc-old"} <= cluster.data
+
+
+def contents_of_deleted(backup_id):
+    return ["content-{0}".format(logic.snapshot_name(pvc, backup_id)) for pvc in CLAIMS]
+
+
+def test_a_pin_set_with_kubectl_later_reaches_the_contents_at_the_next_prune(run, cluster):
+    retained_backups(cluster, run)
+    for pvc in CLAIMS:  # kubectl label volumesnapshot ... inferno.ops/pin=true
+        cluster.snapshots[logic.snapshot_name(pvc, "old")]["metadata"]["labels"][logic.LABEL_PIN] = "true"
+    assert run(state="pruned", keep_last=3)["deleted"] == []
+    cluster.snapshots.clear()
+    result = run(state="pruned", keep_last=1)
+    assert result["kept"] == {"old": PINNED, "new": NEWEST_READY}
+    assert result["deleted_contents"] == contents_of_deleted("middle")
+
+
+def test_unpinning_a_snapshot_with_kubectl_unpins_its_contents_too(run, cluster):
+    retained_backups(cluster, run, pinned=("old",))
+    for pvc in CLAIMS:
+        del cluster.snapshots[logic.snapshot_name(pvc, "old")]["metadata"]["labels"][logic.LABEL_PIN]
+    run(state="pruned", keep_last=3)
+    cluster.snapshots.clear()
+    assert run(state="pruned", keep_last=1)["deleted_contents"] == sorted(
+        contents_of_deleted("middle") + contents_of_deleted("old"))
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_pinning_labels_the_set_s_snapshots_and_contents(run, cluster, check_mode):
+    retained_backups(cluster, run)
+    result = run(state="pinned", backup_id="old", check_mode=check_mode, diff=True)
+    names = sorted([logic.snapshot_name(pvc, "old") for pvc in CLAIMS] + contents_of_deleted("old"))
+    assert (result["changed"], result["labelled"]) == (True, names)
+    assert "inferno-models-pvc-old inferno.ops/pin=true" in result["diff"]["after"]
+    pinned = sorted(name for name, item in list(cluster.snapshots.items()) + list(cluster.contents.items())
+                    if item["metadata"]["labels"].get(logic.LABEL_PIN) == "true")
+    assert pinned == ([] if check_mode else names)
+    if not check_mode:
+        assert run(state="pinned", backup_id="old")["changed"] is False
+        cluster.snapshots.clear()
+        assert run(state="pruned", keep_last=1)["kept"]["old"] == PINNED
+
+
+def test_pinning_reaches_a_set_whose_namespace_was_deleted_and_unpinning_releases_it(run, cluster):
+    retained_backups(cluster, run)
+    cluster.snapshots.clear()
+    assert run(state="pinned", backup_id="middle")["labelled"] == contents_of_deleted("middle")
+    assert run(state="pruned", keep_last=1)["kept"] == {"middle": PINNED, "new": NEWEST_READY}
+    assert run(state="unpinned", backup_id="middle")["labelled"] == contents_of_deleted("middle")
+    assert run(state="pruned", keep_last=1)["deleted_contents"] == contents_of_deleted("middle")
+
+
+def test_pinning_a_backup_that_does_not_exist_fails_and_names_the_ones_that_do(failure, run, cluster):
+    retained_backups(cluster, run)
+    assert failure(state="pinned", backup_id="nope") == (
+        "There is no backup nope of inferno in ns, neither snapshots nor retained contents (its backups: middle, new, "
+        "old). Nothing was changed.")
+
+
+def test_a_set_a_restore_holds_is_kept_by_a_prune_meanwhile(run, cluster):
+    retained_backups(cluster, run)
+    run(state="pinned", backup_id="middle", hold="restore")
+    result = run(state="pruned", keep_last=1)
+    assert result["kept"]["middle"] == "held by restore (inferno.ops/held-by): it is being read"
+    assert result["deleted"] == [logic.snapshot_name(pvc, "old") for pvc in CLAIMS]
+    # Another holder's release leaves this hold alone; the holder's own release ends it.
+    assert run(state="unpinned", backup_id="middle", hold="other")["changed"] is False
+    assert run(state="unpinned", backup_id="middle", hold="restore")["changed"] is True
+    assert run(state="pruned", keep_last=1)["deleted"] == [logic.snapshot_name(pvc, "middle") for pvc in CLAIMS]
+
+
+def test_a_hold_survives_the_namespace(run, cluster):
+    retained_backups(cluster, run)
+    run(state="pinned", backup_id="middle", hold="restore")
+    cluster.snapshots.clear()
+    assert run(state="pruned", keep_last=1)["kept"]["middle"].startswith("held by restore")
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"state": "pinned", "backup_id": "Pre_Upgrade"}, "backup_id 'Pre_Upgrade' must be 1-40 lowercase letters"),
+    ({"state": "pinned", "backup_id": "b1", "hold": "a restore"}, "hold 'a restore' must be 1-63 letters"),
+])
+def test_a_bad_pin_is_refused_before_anything_is_read(failure, cluster, monkeypatch, args, message):
+    monkeypatch.setattr(pvc_snapshot, "Snapshotter", None)
+    assert failure(**args).startswith(message)
+
+
+# --- retain without wait (issue 25, case 4) -------------------------------------------------------
+def test_retain_without_wait_is_refused_before_anything_is_read(failure, cluster, monkeypatch):
+    monkeypatch.setattr(pvc_snapshot, "Snapshotter", None)
+    message = failure(backup_id="b1", wait=False)
+    assert message.startswith("retain needs wait: a snapshot's content is switched to Retain when the snapshot is ready")
+    assert message.endswith("or retain=false to keep the class's deletion policy. Nothing was read or changed.")
+    assert cluster.created == []
+
+
+def test_without_retain_a_backup_need_not_wait(run, cluster):
+    cluster.status_on_create = {"readyToUse": False}
+    result = run(backup_id="b1", wait=False, retain=False)
+    assert [item["readyToUse"] for item in result["snapshots"]] == [False, False] and cluster.patched == []
 
 
 # --- imported ------------------------------------------------------------------------------------
