@@ -26,6 +26,8 @@ DEV = str(REPO / "inventories" / "dev")
 SECONDS = "it must be a whole number of seconds above 0"
 DURATION = "it must be a helm duration above 0: a number with a unit (h, m, s, ms), such as 10m, 90s or 1h30m"
 COUNT = "it must be a whole number, 0 or more"
+BACKUP_ID = ("it must be 1-40 lowercase letters, digits or '-', starting and ending with a letter or digit (it becomes "
+             "part of snapshot names, a label value and a folder name)")
 NOTHING = "Nothing was read or changed."
 REFUSAL = re.compile(r"^\[ERROR\]: Task failed: Action failed: (.*)$", re.MULTILINE)
 ORIGIN = re.compile(r"^Origin: .*/roles/(\w+)/tasks/(\w+)\.yml:", re.MULTILINE)
@@ -48,6 +50,15 @@ PLAYBOOK_CASES = [
      refused(problem("inferno_backup_wait_timeout", "-5", SECONDS, "600")), "backup"),
     ("backup-not-a-number", "playbooks/backup.yml", ["inferno_backup_wait_timeout=10m"],
      refused(problem("inferno_backup_wait_timeout", "10m", SECONDS, "600")), "backup"),
+    # Issue 25, case 8: an id is checked before the backup's folder is written (it used to be left behind).
+    ("backup-bad-id", "playbooks/backup.yml", ["inferno_backup_id=Pre_Upgrade"],
+     refused(problem("inferno_backup_id", "Pre_Upgrade", BACKUP_ID, "pre-upgrade")), "backup"),
+    ("backup-bad-id-and-zero", "playbooks/backup.yml", ["inferno_backup_id=-nightly", "inferno_backup_wait_timeout=0"],
+     refused(problem("inferno_backup_wait_timeout", "0", SECONDS, "600"),
+             problem("inferno_backup_id", "-nightly", BACKUP_ID, "nightly")), "backup"),
+    # ... and before the restore reads <dir>/<id>.
+    ("restore-id-outside-its-folder", "playbooks/restore.yml", ["inferno_restore_backup_id=../../etc"],
+     refused(problem("inferno_restore_backup_id", "../../etc", BACKUP_ID, "etc")), "restore"),
     # No backup id either: the bounds come before every other check.
     ("restore-zero", "playbooks/restore.yml", ["inferno_restore_wait_timeout=0"],
      refused(problem("inferno_restore_wait_timeout", "0", SECONDS, "300")), "restore"),
