@@ -16,6 +16,7 @@ Private variables (``_`` prefix) are left out on both sides.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,16 @@ def test_literals_are_told_from_templates_and_types_matter():
     assert same(10, 10) and not same(True, 1) and not same("10", 10)
     assert templated("{{ inferno_namespace | default('default') }}") and not templated("10m")
     assert templated(["{{ x }}"]) and not templated({"a": [1, ""]})
+
+
+# Options whose value is a credential or secret data: argument validation must never show them.
+SECRET_OPTION = re.compile(r"(secret|api_key|access_key|password(?!_file)|token)")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_secret_option_is_no_log(role):
+    """Issue 25, case 10: inferno_{backup,restore}_s3_secret_key and inferno_{deploy,preflight}_secrets had none."""
+    missing = sorted({f"{entry}: {name}" for entry, options in entry_points(role).items()
+                      for name, spec in options.items()
+                      if SECRET_OPTION.search(name) and not name.endswith("include_secrets") and not spec.get("no_log")})
+    assert not missing, f"roles/{role}/meta/argument_specs.yml: set no_log: true on {missing}"
