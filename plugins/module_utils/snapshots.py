@@ -110,13 +110,36 @@ def suggested_backup_id(text):
     return candidate if BACKUP_ID_PATTERN.match(candidate) else None
 
 
-def snapshot_name(pvc, backup_id):
-    """Deterministic: the same claim and backup id always give the same name (re-runs change nothing)."""
-    name = "{0}-{1}".format(pvc, backup_id)
+MAX_LABEL_VALUE = 63
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+
+
+def fitted_name(prefix, suffix):
+    """``prefix + suffix`` when it is a valid object name's length; else the prefix cut, a digest of
+    the whole, then the suffix, within 253 characters. Deterministic, so re-runs give the same name.
+
+    A cut never ends in '.': a name part cannot end there (RFC 1123), though it may end in '-'
+    (the digest follows it).
+    """
+    name = prefix + suffix
     if len(name) <= MAX_NAME:
         return name
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
-    return "{0}-{1}-{2}".format(pvc[: MAX_NAME - len(backup_id) - 12], digest, backup_id)
+    return "{0}-{1}{2}".format(prefix[: MAX_NAME - len(suffix) - 11].rstrip("."), _digest(name), suffix)
+
+
+def label_value(text):
+    """``text`` as a label value: itself when it is short enough, else cut and ended by a digest of the whole."""
+    if len(text) <= MAX_LABEL_VALUE:
+        return text
+    return "{0}-{1}".format(text[: MAX_LABEL_VALUE - 11].rstrip("-_."), _digest(text))
+
+
+def snapshot_name(pvc, backup_id):
+    """Deterministic: the same claim and backup id always give the same name (re-runs change nothing)."""
+    return fitted_name(pvc, "-" + backup_id)
 
 
 def release_selector(release, backup_id=None):
@@ -216,11 +239,7 @@ def content_handle(content):
 
 def imported_content_name(namespace, snapshot):
     """The name of the pre-provisioned content a restore makes for ``snapshot`` in ``namespace``."""
-    name = "inferno-{0}-{1}".format(namespace, snapshot)
-    if len(name) <= MAX_NAME:
-        return name
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
-    return "{0}-{1}".format(name[: MAX_NAME - 11], digest)
+    return fitted_name("inferno-{0}-{1}".format(namespace, snapshot), "")
 
 
 def imported_bodies(entry, namespace, labels):
@@ -517,10 +536,10 @@ def restore_plan(snapshots, claims, release, namespace, backup_id, mode):
             if "meta.helm.sh/release-namespace" in annotations:  # restored into another namespace
                 annotations["meta.helm.sh/release-namespace"] = namespace
         else:
-            claim = "{0}-restored-{1}".format(source, backup_id)
+            claim = fitted_name(source, "-restored-" + backup_id)
             labels = {LABEL_RESTORED_FOR: release}
             annotations = {}
-        labels[LABEL_RESTORED_FROM] = snapshot["metadata"]["name"]
+        labels[LABEL_RESTORED_FROM] = label_value(snapshot["metadata"]["name"])
         plan.append(dict(
             snapshot=snapshot["metadata"]["name"],
             source=source,

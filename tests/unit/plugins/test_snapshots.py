@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ansible_collections.inferno.ops.plugins.module_utils import snapshots as logic
@@ -286,3 +288,30 @@ def test_plan_in_place_keeps_the_claims_own_metadata_and_recreates_a_gone_claim_
 def test_plan_refuses_an_unknown_mode():
     with pytest.raises(ValueError, match="restore mode 'merge' must be one of new, in_place"):
         logic.restore_plan(PLAN_SNAPSHOTS, CLAIMS, "inferno", "ns", "b1", "merge")
+
+
+# The API server's rules for object names (RFC 1123 subdomains) and label values.
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LONG_CLAIMS = ["a" * 253, "a" * 238 + "." + "b" * 14, "a.b" * 84 + "c", "x" * 239 + "-" + "y" * 13,
+               "c" * 200 + "." + "d" * 52, "models." + "e" * 57]
+
+
+@pytest.mark.parametrize("claim", LONG_CLAIMS)
+@pytest.mark.parametrize("backup_id", ["b1", "r12-20261128010000", "z" * 40])
+def test_every_name_and_label_made_from_a_valid_claim_name_is_valid(claim, backup_id):
+    """Issue 25, case 10: a valid 253-character claim name gave an invalid snapshot name, and a long
+    snapshot name an invalid restored-from label (and, restored beside, an invalid claim name)."""
+    assert DNS_SUBDOMAIN.match(claim) and len(claim) <= 253
+    taken = snapshot(claim, backup_id)
+    names = [taken["metadata"]["name"], logic.imported_content_name("inferno-prod", taken["metadata"]["name"])]
+    labels = dict(taken["metadata"]["labels"])
+    for mode in logic.RESTORE_MODES:
+        for entry in logic.restore_plan([taken], [], "inferno", "ns", backup_id, mode):
+            names.append(entry["claim"])
+            labels.update(entry["labels"])
+    for name in names:
+        assert len(name) <= 253 and DNS_SUBDOMAIN.match(name), name
+    for key, value in labels.items():
+        assert len(value) <= 63 and LABEL_VALUE.match(value), (key, value)
+    assert logic.snapshot_name(claim, backup_id) == taken["metadata"]["name"]  # the same name on every run
