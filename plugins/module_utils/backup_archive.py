@@ -138,7 +138,10 @@ def extract_verified(archive_path, document, destination, where):
     """Check the archive and each of its files against the manifest, then put the files at ``destination``.
 
     Nothing is written to ``destination`` unless every check passes: the files are unpacked into a
-    temporary folder beside it, checked, and then moved into place.
+    temporary folder beside it, checked, and then moved into place. The archive and its manifest
+    come from a bucket that anyone with write access could change, so only plain files inside the
+    backup are unpacked (no links, devices or sparse files), and they may hold no more bytes than
+    the (uncompressed) archive itself.
     """
     expected = document["archive"]["sha256"]
     actual = sha256_file(archive_path)
@@ -159,31 +162,62 @@ def extract_verified(archive_path, document, destination, where):
                 raise ArchiveError("the archive {0} does not hold the files its manifest lists (not listed: {1}; "
                                    "missing: {2})".format(where, ", ".join(unexpected) or "none",
                                                           ", ".join(missing) or "none"))
+            if len(set(names)) != len(names):
+                raise ArchiveError("the archive {0} holds a file twice: {1}".format(where, ", ".join(
+                    sorted(set(name for name in names if names.count(name) > 1)))))
+            unpacked = sum(member.size for member in members)
+            if unpacked > os.path.getsize(archive_path):
+                raise ArchiveError("the archive {0} would unpack to {1} bytes, more than its own {2}: it is not an "
+                                   "archive inferno.ops wrote".format(where, unpacked, os.path.getsize(archive_path)))
             for member in members:
-                _extract_one(archive, member, staging)
+                _extract_one(archive, member, staging, where)
         for name, digest in sorted(document["files"].items()):
             actual = sha256_file(os.path.join(staging, name))
             if actual != digest:
                 raise ArchiveError("{0} in {1} has SHA-256 {2}, but the manifest says {3}".format(
                     name, where, actual, digest))
-        if os.path.isdir(destination):
-            shutil.rmtree(destination)
-        os.rename(staging, destination)
+        _swap_in(staging, destination)
     finally:
         if os.path.isdir(staging):
             shutil.rmtree(staging)
 
 
-def _extract_one(archive, member, staging):
-    """One regular file, kept inside ``staging`` (no links, devices, absolute paths or '..')."""
+def _swap_in(staging, destination):
+    """Put ``staging`` at ``destination``; what was there is moved aside first and removed only after.
+
+    If the second rename fails, the old folder is put back, so ``destination`` is never half-written.
+    """
+    if not os.path.lexists(destination):
+        os.rename(staging, destination)
+        return
+    aside = tempfile.mkdtemp(prefix=".replaced-", dir=os.path.dirname(os.path.abspath(destination)))
+    old = os.path.join(aside, "old")
+    os.rename(destination, old)
+    try:
+        os.rename(staging, destination)
+    except OSError:
+        os.rename(old, destination)
+        os.rmdir(aside)
+        raise
+    shutil.rmtree(aside)
+
+
+def _extract_one(archive, member, staging, where):
+    """One regular file, kept inside ``staging`` (no links, devices, sparse files, absolute paths or '..')."""
     target = os.path.normpath(os.path.join(staging, member.name))
-    if not member.isfile() or os.path.isabs(member.name) or not target.startswith(staging + os.sep):
-        raise ArchiveError("the archive holds {0!r}, which is not a plain file inside the backup".format(member.name))
-    if not os.path.isdir(os.path.dirname(target)):
-        os.makedirs(os.path.dirname(target))
-    source = archive.extractfile(member)
-    with open(target, "wb") as handle:
-        shutil.copyfileobj(source, handle, CHUNK)
+    if not member.isfile() or member.issparse() or os.path.isabs(member.name) or \
+            not target.startswith(staging + os.sep):
+        raise ArchiveError("the archive {0} holds {1!r}, which is not a plain file inside the backup".format(
+            where, member.name))
+    try:
+        if not os.path.isdir(os.path.dirname(target)):
+            os.makedirs(os.path.dirname(target))
+        source = archive.extractfile(member)
+        with open(target, "wb") as handle:
+            shutil.copyfileobj(source, handle, CHUNK)
+    except OSError as error:  # a file and a folder of the same name, and the like
+        raise ArchiveError("the archive {0} holds {1!r}, which cannot be unpacked beside its other files ({2})".format(
+            where, member.name, error.strerror or error)) from error
     # Files only their owner could read (secrets exported with their values) stay that way.
     os.chmod(target, 0o600 if member.mode & 0o077 == 0 else 0o644)
 

@@ -12,6 +12,7 @@ __metaclass__ = type
 
 import copy
 import hashlib
+import os
 
 try:
     import yaml
@@ -84,6 +85,36 @@ def to_yaml(data):
 
 def sha256_text(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# What a restore may apply from an export, by the folder the file is in: only these, whatever else a
+# bucket writer puts there.
+RESTORABLE = {"configmaps": ("v1", "ConfigMap"), "secrets": ("v1", "Secret")}
+
+
+def not_restorable(relative, document):
+    """Why the export file ``relative`` (its parsed ``document``) must not be applied; None when it may be."""
+    folder = relative.split("/", 1)[0] if "/" in relative else ""
+    if folder not in RESTORABLE:
+        return "{0} is not under {1}".format(relative, " or ".join(name + "/" for name in sorted(RESTORABLE)))
+    api_version, kind = RESTORABLE[folder]
+    if not isinstance(document, dict):
+        return "{0} is not a Kubernetes object".format(relative)
+    if document.get("apiVersion") != api_version or document.get("kind") != kind:
+        return "{0} is {1} {2}, not {3} {4}".format(relative, document.get("apiVersion") or "(no apiVersion)",
+                                                    document.get("kind") or "(no kind)", api_version, kind)
+    if not isinstance(document.get("metadata"), dict) or not document["metadata"].get("name"):
+        return "{0} has no metadata.name".format(relative)
+    return None
+
+
+def inside(folder, relative):
+    """The path of ``relative`` under ``folder`` when it stays inside it (links resolved), else None."""
+    if not isinstance(relative, str) or not relative or os.path.isabs(relative):
+        return None
+    root = os.path.realpath(folder)
+    target = os.path.realpath(os.path.join(root, relative))
+    return target if target.startswith(root + os.sep) else None
 
 
 def index_document(identity, files, exported_at):

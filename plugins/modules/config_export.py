@@ -325,7 +325,13 @@ class Exporter(object):
         old_files = previous.get("files") or {}
         existing = self.existing_texts()
         written = sorted(path for path in self.files if self.needs_writing(path, existing[path]))
-        stale = sorted(path for path in old_files if path not in self.files)
+        # The old index may come from a bucket (a restored backup): only files inside dest are ours to remove.
+        outside = sorted(path for path in old_files if path not in self.files
+                         and export.inside(self.params["dest"], path) is None)
+        for path in outside:
+            self.module.warn("The old {0} lists {1!r}, which is not a file inside {2}: left alone.".format(
+                INDEX, path, self.params["dest"]))
+        stale = sorted(path for path in old_files if path not in self.files and path not in outside)
         encrypted = sorted(self.secret_paths) if self.encrypting else []
         # Secret objects whose values were replaced by digests: a restore must not apply them.
         redacted = [] if self.params["include_secrets"] else sorted(
@@ -348,8 +354,8 @@ class Exporter(object):
         for path in written:
             self.write(path, sealed.get(path, self.files[path]), self.modes[path])
         for path in stale:
-            target = os.path.join(self.params["dest"], path)
-            if os.path.isfile(target):
+            target = export.inside(self.params["dest"], path)
+            if os.path.isfile(target) and not os.path.islink(target):
                 os.remove(target)
         exported_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.write(INDEX, export.to_yaml(export.index_document(identity, digests, exported_at)), 0o644)

@@ -350,6 +350,21 @@ def test_a_vault_encrypted_backup_restores_its_secrets(local_cluster, release, t
     for output in (backup.output, locked.output, restored.output):
         assert KNOWN_SECRET not in output and encoded not in output
 
+    # Issue 25, case 5: a bucket writer adds a RoleBinding under configmaps/. The restore applies nothing.
+    (exported / "configmaps" / "zz-binding.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "planted"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": release}]}))
+    core.patch_namespaced_secret("inferno-secrets", release, {"data": {"OAUTH2_CLIENT_SECRET": "cm90YXRlZA=="}})
+    planted = ansible_playbook(*restore, "--vault-password-file", str(password), kubeconfig=local_cluster.kubeconfig)
+    assert planted.returncode != 0, planted.output
+    assert ("holds files a restore does not apply: configmaps/zz-binding.yaml is rbac.authorization.k8s.io/v1 "
+            "RoleBinding, not v1 ConfigMap" in " ".join(planted.output.split())), planted.output
+    assert planted.changed() == 0 and KNOWN_SECRET not in planted.output and encoded not in planted.output
+    assert [item.metadata.name for item in client.RbacAuthorizationV1Api(local_cluster.api).list_namespaced_role_binding(
+        release).items if item.metadata.name == "planted"] == []
+    assert core.read_namespaced_secret("inferno-secrets", release).data["OAUTH2_CLIENT_SECRET"] == "cm90YXRlZA=="
+
 
 def test_rollback_restores_the_volumes_backed_up_at_its_target_revision(local_cluster, release, tmp_path):
     """An upgrade with the backup-first step, a later backup at revision 2, then a rollback

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
+import subprocess
 import tarfile
 
 import pytest
@@ -117,3 +121,93 @@ def test_backup_ids_from_a_listing():
     assert archive.backup_ids(prefixes, "prod/inferno") == ["b1", "b2"]
     assert archive.backup_ids([{"Prefix": "b1/"}], "") == ["b1"]
     assert archive.backup_ids(None, "x") == []
+
+
+# --- a bucket is untrusted input (issue 25, cases 5 and 10) ----------------------------------------
+def crafted(tmp_path, members):
+    """A tar of ``members`` ({name: bytes}) and a manifest that vouches for it, as a bucket writer could make."""
+    path = tmp_path / "crafted.tar"
+    with tarfile.open(path, "w") as crafted_tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            crafted_tar.addfile(info, io.BytesIO(data))
+    files = {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}
+    return path, {"archive": {"sha256": archive.sha256_file(str(path))}, "files": files}
+
+
+def test_a_sparse_member_that_would_fill_the_disk_is_refused(tmp_path):
+    """A 10 kB GNU sparse member of 100 MiB, and a manifest with its true digest."""
+    source = tmp_path / "src"
+    source.mkdir()
+    with open(source / "big", "wb") as handle:
+        handle.truncate(100 * 1024 * 1024)
+        handle.write(b"x" * 10240)
+    path = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", str(path), "-C", str(source), "big"], check=True)
+    assert path.stat().st_size < 1024 * 1024
+    document = {"archive": {"sha256": archive.sha256_file(str(path))},
+                "files": {"big": archive.sha256_file(str(source / "big"))}}
+    with pytest.raises(archive.ArchiveError, match=r"would unpack to 104857600 bytes, more than its own \d+"):
+        archive.extract_verified(str(path), document, str(tmp_path / "restore"), "here")
+    assert not (tmp_path / "restore").exists()
+
+
+def test_a_sparse_member_is_refused_even_within_the_archive_s_size(tmp_path, monkeypatch):
+    path, document = crafted(tmp_path, {"big": b"x" * 10})
+    monkeypatch.setattr(tarfile.TarInfo, "issparse", lambda self: True)
+    with pytest.raises(archive.ArchiveError, match="'big', which is not a plain file inside the backup"):
+        archive.extract_verified(str(path), document, str(tmp_path / "restore"), "here")
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.FIFOTYPE, tarfile.DIRTYPE])
+def test_links_devices_and_folders_are_refused(tmp_path, kind):
+    path = tmp_path / "odd.tar"
+    with tarfile.open(path, "w") as odd:
+        info = tarfile.TarInfo("config/index.yaml")
+        info.type, info.linkname = kind, "/etc/passwd"
+        odd.addfile(info)
+    document = {"archive": {"sha256": archive.sha256_file(str(path))}, "files": {"config/index.yaml": "x"}}
+    with pytest.raises(archive.ArchiveError, match="'config/index.yaml', which is not a plain file inside the backup"):
+        archive.extract_verified(str(path), document, str(tmp_path / "restore"), "here")
+
+
+def test_a_file_and_a_folder_of_one_name_fail_with_a_sentence_not_a_traceback(tmp_path):
+    path, document = crafted(tmp_path, {"config": b"a file", "config/index.yaml": b"files: {}\n"})
+    with pytest.raises(archive.ArchiveError, match="holds 'config/index.yaml', which cannot be unpacked beside its "
+                                                   "other files"):
+        archive.extract_verified(str(path), document, str(tmp_path / "restore"), "here")
+    assert not (tmp_path / "restore").exists() and not list(tmp_path.glob(".incoming-*"))
+
+
+def test_a_file_listed_twice_is_refused(tmp_path):
+    path = tmp_path / "twice.tar"
+    with tarfile.open(path, "w") as twice:
+        for data in (b"one", b"two"):
+            info = tarfile.TarInfo("snapshots.yaml")
+            info.size = len(data)
+            twice.addfile(info, io.BytesIO(data))
+    document = {"archive": {"sha256": archive.sha256_file(str(path))}, "files": {"snapshots.yaml": "x"}}
+    with pytest.raises(archive.ArchiveError, match="holds a file twice: snapshots.yaml"):
+        archive.extract_verified(str(path), document, str(tmp_path / "restore"), "here")
+
+
+def test_the_old_folder_stays_whole_when_the_new_one_cannot_be_moved_in(backup, tmp_path, monkeypatch):
+    path, document = packed(backup, tmp_path)
+    destination = tmp_path / "restore"
+    destination.mkdir()
+    (destination / "snapshots.yaml").write_text("the earlier download\n")
+    renames = []
+    real_rename = os.rename
+
+    def failing_second(source, target):
+        renames.append(target)
+        if len(renames) == 2:
+            raise OSError(28, "No space left on device")
+        real_rename(source, target)
+
+    monkeypatch.setattr(archive.os, "rename", failing_second)
+    with pytest.raises(OSError):
+        archive.extract_verified(str(path), document, str(destination), "here")
+    assert (destination / "snapshots.yaml").read_text() == "the earlier download\n"
+    assert sorted(item.name for item in tmp_path.iterdir()) == sorted(["nightly-7", "backup.tar", "restore"])

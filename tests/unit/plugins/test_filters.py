@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.inferno.ops.plugins.filter import helm_values, out_of_bounds, release_history
+from ansible_collections.inferno.ops.plugins.filter import helm_values, out_of_bounds, release_history, restorable
 from ansible_collections.inferno.ops.plugins.module_utils import durations
 
 
@@ -127,3 +127,26 @@ def test_a_bad_backup_id_is_named_with_the_nearest_good_one(value, fix):
         "inferno_backup_id is {0}; it must be 1-40 lowercase letters, digits or '-', starting and ending with a letter "
         "or digit (it becomes part of snapshot names, a label value and a folder name). Set it with "
         "-e inferno_backup_id={1}.".format(value, fix)]
+
+
+def test_only_v1_configmaps_and_secrets_with_names_are_restorable():
+    """Issue 25, case 5: a restore applied any kind it found under configmaps/ or secrets/."""
+    files = {
+        "configmaps/inferno-config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: inferno-config}\n",
+        "secrets/inferno-secrets.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: inferno-secrets}\n",
+        "configmaps/binding.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: x}\n",
+        "secrets/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+        "configmaps/nameless.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+        "configmaps/list.yaml": "- apiVersion: v1\n",
+        "configmaps/broken.yaml": "a: [\n",
+        "elsewhere.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    }
+    paths = ["/backup/config/" + name for name in files]
+    assert restorable.not_restorable(list(files.values()), paths, "/backup/config") == [
+        "configmaps/binding.yaml is rbac.authorization.k8s.io/v1 RoleBinding, not v1 ConfigMap",
+        "secrets/config.yaml is v1 ConfigMap, not v1 Secret",
+        "configmaps/nameless.yaml has no metadata.name",
+        "configmaps/list.yaml is not a Kubernetes object",
+        "configmaps/broken.yaml is not YAML",
+        "elsewhere.yaml is not under configmaps/ or secrets/",
+    ]

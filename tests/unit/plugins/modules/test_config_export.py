@@ -222,6 +222,25 @@ def test_an_unchanged_export_is_not_rewritten(run, cluster, tmp_path):
     assert (dest / "index.yaml").read_text() == index
 
 
+def test_a_crafted_index_cannot_make_the_export_delete_outside_its_folder(run, cluster, tmp_path):
+    """Issue 25, case 5: an index.yaml from a bucket listed ../../ paths, and the export deleted them."""
+    dest = tmp_path / "backups" / "b1" / "config"
+    run(dest)
+    victims = [tmp_path / "victim.txt", tmp_path / "backups" / "b1" / "snapshots.yaml"]
+    for victim in victims:
+        victim.write_text("keep me\n")
+    (dest / "configmaps" / "gone.yaml").write_text("kind: ConfigMap\n")
+    (dest / "secrets" / "linked.yaml").symlink_to(victims[0])
+    index = yaml.safe_load((dest / "index.yaml").read_text())
+    index["files"].update({"../../../victim.txt": "0" * 64, "../snapshots.yaml": "0" * 64, str(victims[0]): "0" * 64,
+                           "configmaps/gone.yaml": "0" * 64, "secrets/linked.yaml": "0" * 64})
+    (dest / "index.yaml").write_text(yaml.safe_dump(index))
+    result = run(dest)
+    assert result["removed"] == ["configmaps/gone.yaml"]
+    assert all(victim.read_text() == "keep me\n" for victim in victims)
+    assert not (dest / "configmaps" / "gone.yaml").exists()
+
+
 def test_a_changed_object_rewrites_only_its_file(run, cluster, tmp_path):
     dest = tmp_path / "export"
     run(dest)
