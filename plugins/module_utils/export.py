@@ -24,7 +24,7 @@ except ImportError:  # reported by the module
     HAS_YAML = False
 
 from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
-    digested,
+    redacted,
     replace_secret_data,
     replace_secret_values,
 )
@@ -56,31 +56,35 @@ def clean_object(obj):
 
 
 def redact_secret(obj):
-    """A Secret with every data/stringData value replaced by its digest; the keys stay.
+    """A Secret with every data/stringData value replaced by ``redacted``; the keys stay.
 
     Anything that is not a Secret is returned as it is.
     """
-    redacted = replace_secret_data(obj, digested)
-    if redacted is obj:
+    replaced = replace_secret_data(obj, redacted)
+    if replaced is obj:
         return obj
-    annotations = (redacted.get("metadata") or {}).setdefault("annotations", {})
-    annotations["inferno.ops/redacted"] = "values replaced by sha256 digests; export with include_secrets to keep them"
-    return redacted
+    annotations = (replaced.get("metadata") or {}).setdefault("annotations", {})
+    annotations["inferno.ops/redacted"] = "values replaced by 'redacted'; export with include_secrets to keep them"
+    return replaced
 
 
 def redact_values(values):
-    """Helm values with every leaf under the chart's secret keys, at any depth, replaced by its digest."""
-    return replace_secret_values(values, digested)
+    """Helm values with every leaf under the chart's secret keys, at any depth, replaced by ``redacted``."""
+    return replace_secret_values(values, redacted)
 
 
 def redact_manifest(manifest):
-    """A rendered manifest with its Secrets' values replaced by digests."""
+    """A rendered manifest with its Secrets' values replaced by ``redacted``."""
     documents = [doc for doc in yaml.safe_load_all(manifest or "") if doc]
     return "".join("---\n" + to_yaml(redact_secret(doc) if doc.get("kind") == "Secret" else doc) for doc in documents)
 
 
 def to_yaml(data):
     return yaml.dump(data, Dumper=SafeDumper, default_flow_style=False, sort_keys=True)
+
+
+# What the index records instead of a digest for a file that holds secret values (include_secrets).
+NO_DIGEST = "not recorded: the file holds secret values"
 
 
 def sha256_text(text):

@@ -9,8 +9,9 @@ status summaries, error messages) or write to disk passes through these helpers 
 
 One walker, ``replace_leaves``, visits every leaf under the secret keys (however deeply
 nested in maps and lists) and hands it to a replacement function. Two replacement
-functions exist: ``masked`` (what a plan or a status shows) and ``digested`` (what an
-export writes, so that two exports can be compared without holding the values).
+functions exist: ``masked`` (what a plan or a status shows) and ``redacted`` (what an
+export writes). Neither keeps any digest of a value: an unsalted digest of a short secret
+is read back with a dictionary.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,9 +19,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import hashlib
 
 MASK = "********"
+# What an export writes instead of a secret value.
+REDACTED = "redacted"
 # The chart's value keys that hold secrets.
 SECRET_VALUE_KEYS = ("secrets",)
 # The Kubernetes kinds whose data is secret, and the fields of theirs that hold it.
@@ -47,21 +49,16 @@ def mask_value(value, changed=False):
     return MASK + " (changed)" if changed else MASK
 
 
-def digest(value):
-    """Stands in for a secret value: tells whether two values match, not what they are."""
-    return "sha256:" + hashlib.sha256(str(value).encode("utf-8")).hexdigest()[:16]
-
-
 def masked(value, before=NOT_COMPARED):
     """Replacement function: the mask, marked "(changed)" when compared and different."""
     return mask_value(value, changed=before is not NOT_COMPARED and before != value)
 
 
-def digested(value, before=NOT_COMPARED):
-    """Replacement function: the value's digest; an empty value stays as it is."""
+def redacted(value, before=NOT_COMPARED):
+    """Replacement function: REDACTED, which says a value was set and nothing else; an empty value stays."""
     if value in (None, ""):
         return value
-    return digest(value)
+    return REDACTED
 
 
 # --- the walker ----------------------------------------------------------------------

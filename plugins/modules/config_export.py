@@ -21,12 +21,15 @@ description:
     objects can be re-applied under Helm).
   - Also writes the Helm release's user-supplied values, computed values and manifest for the
     current revision and the one before, and the history.
-  - Secrets are redacted by default. Keys are kept and each value is replaced by a SHA-256
-    digest, in Secret objects, in the values under the chart's C(secrets) key and in the
-    manifests. O(include_secrets=true) writes the real values, in files of mode 0600, and
+  - Secrets are redacted by default. Keys are kept and each non-empty value is replaced by the
+    word C(redacted), in Secret objects, in the values under the chart's C(secrets) key and in
+    the manifests; no digest of a value is kept, since an unsalted digest of a short secret is
+    read back with a dictionary. A change of a secret value alone therefore does not change a
+    redacted export. O(include_secrets=true) writes the real values, in files of mode 0600, and
     O(vault_password_file) encrypts every file that holds them with ansible-vault.
   - C(index.yaml) records the cluster, context, namespace, release, revision, time and a SHA-256
-    of every file. Files whose content is unchanged are not rewritten, and when nothing changed
+    of every file, except files that hold secret values (O(include_secrets=true)), for which it
+    records C(not recorded: the file holds secret values). Files whose content is unchanged are not rewritten, and when nothing changed
     the index (and its time) stays as it was, so a re-run reports C(changed=false).
   - No secret value is ever returned in the task result.
 options:
@@ -37,7 +40,7 @@ options:
     required: true
   include_secrets:
     description:
-      - Write the real secret values (files of mode 0600) instead of digests.
+      - Write the real secret values (files of mode 0600) instead of C(redacted).
     type: bool
     default: false
   vault_password_file:
@@ -47,8 +50,7 @@ options:
         (or vault password client script), the one you give C(ansible-playbook
         --vault-password-file). Read them back the same way; M(ansible.builtin.copy) and the
         C(file) lookup decrypt them when the playbook has the password.
-      - An unchanged export is not rewritten; the digests in C(index.yaml) are of the
-        decrypted content.
+      - An unchanged export is not rewritten: each file is decrypted and compared.
     type: path
   vault_id:
     description:
@@ -110,7 +112,7 @@ revision:
   returned: always
   type: int
 files:
-  description: Every exported file, relative to O(dest), with its SHA-256.
+  description: Every exported file, relative to O(dest), with its SHA-256 (none for a file that holds secret values).
   returned: always
   type: dict
 encrypted:
@@ -120,7 +122,7 @@ encrypted:
   elements: str
 redacted:
   description:
-    - Secret objects exported with digests instead of values, relative to O(dest); also listed
+    - Secret objects exported with their values redacted, relative to O(dest); also listed
       in the index, so that a restore leaves them out.
   returned: always
   type: list
@@ -320,7 +322,11 @@ class Exporter(object):
                 host = self.api.configuration.host
         except ReleaseStateError as error:
             self.module.fail_json(msg=str(error))
-        digests = dict((path, export.sha256_text(text)) for path, text in self.files.items())
+        # A file that holds secret values gets no digest: an unsalted digest of a file whose other
+        # fields are known is read back with a dictionary, even when the file itself is vaulted.
+        holds_secrets = self.secret_paths if self.params["include_secrets"] else set()
+        digests = dict((path, export.NO_DIGEST if path in holds_secrets else export.sha256_text(text))
+                       for path, text in self.files.items())
         previous = export.yaml.safe_load(self.read(INDEX) or "{}") or {}
         old_files = previous.get("files") or {}
         existing = self.existing_texts()
@@ -378,7 +384,7 @@ def main():
     )
     if module.params["vault_password_file"] and not module.params["include_secrets"]:
         module.fail_json(msg="vault_password_file encrypts the real secret values, which are exported only with "
-                             "include_secrets=true; without it the export holds digests and needs no encryption.")
+                             "include_secrets=true; without it the export holds no secret value and needs no encryption.")
     if module.params["vault_id"] and not module.params["vault_password_file"]:
         module.fail_json(msg="vault_id labels the password in vault_password_file: give vault_password_file too.")
     module.exit_json(**Exporter(module).run())

@@ -1,14 +1,16 @@
 """Pure logic of inferno.ops.config_export: kubectl-neat cleaning, redaction, the index.
 
-Also the secret walker that redaction (masks) and export (digests) share.
+Also the secret walker that redaction (masks) and export (the word 'redacted') share.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from ansible_collections.inferno.ops.plugins.module_utils import export, redaction
-from ansible_collections.inferno.ops.plugins.module_utils.redaction import MASK, digest
+from ansible_collections.inferno.ops.plugins.module_utils.redaction import MASK, REDACTED
 
 LIVE = {
     "apiVersion": "v1", "kind": "ConfigMap",
@@ -32,18 +34,22 @@ def test_clean_object_drops_what_the_server_owns_and_keeps_helm_ownership():
     assert service["spec"] == {"ports": []}
 
 
-def test_redacted_secrets_keep_keys_and_tell_equal_values_apart_without_showing_them():
+def test_redacted_secrets_keep_keys_and_nothing_derived_from_their_values():
+    """Issue 25, case 6: a redacted value was an unsalted SHA-256 cut to 16 hex characters, and a
+    small dictionary read it back. Now no digest of any kind is kept."""
     secret = {"kind": "Secret", "metadata": {"name": "s"}, "data": {"A": "c2VjcmV0", "B": "c2VjcmV0", "C": "b3RoZXI="}}
     redacted = export.redact_secret(secret)
-    assert sorted(redacted["data"]) == ["A", "B", "C"]
-    assert redacted["data"]["A"] == redacted["data"]["B"] != redacted["data"]["C"]
-    assert "c2VjcmV0" not in str(redacted) and redacted["data"]["A"].startswith("sha256:")
+    assert redacted["data"] == {"A": REDACTED, "B": REDACTED, "C": REDACTED}
+    text = export.to_yaml(redacted)
+    for value in ("c2VjcmV0", "b3RoZXI=", "other"):
+        full = hashlib.sha256(value.encode()).hexdigest()
+        assert value not in text and full[:8] not in text
     assert "include_secrets" in redacted["metadata"]["annotations"]["inferno.ops/redacted"]
 
 
 def test_redacted_values_and_manifests():
     values = {"secrets": {"OAUTH2_CLIENT_SECRET": "hunter2", "EMPTY": ""}, "replicaCount": 2}
-    assert export.redact_values(values) == {"secrets": {"OAUTH2_CLIENT_SECRET": digest("hunter2"), "EMPTY": ""},
+    assert export.redact_values(values) == {"secrets": {"OAUTH2_CLIENT_SECRET": REDACTED, "EMPTY": ""},
                                             "replicaCount": 2}
     manifest = "---\nkind: Secret\nmetadata: {name: s}\nstringData: {K: hunter2}\n---\nkind: ConfigMap\nmetadata: {name: c}\n"
     redacted = export.redact_manifest(manifest)
@@ -56,7 +62,7 @@ def test_index_lists_files_in_order_with_their_digests():
     assert export.sha256_text("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-# --- the one walker: nested secrets, masked and digested alike --------------------------------
+# --- the one walker: nested secrets, masked and redacted alike --------------------------------
 
 NESTED = {
     "secrets": {
@@ -70,15 +76,15 @@ NESTED = {
 NESTED_SECRETS = ["hunter2", "s3cr3t", "5432", "-----BEGIN KEY-----", "key-one", "ci", "key-two"]
 
 
-def test_digests_reach_nested_maps_and_lists_and_keep_their_shape():
+def test_redaction_reaches_nested_maps_and_lists_and_keeps_their_shape():
     redacted = export.redact_values(NESTED)
     assert redacted == {
         "secrets": {
-            "TOP": digest("hunter2"),
-            "database": {"password": digest("s3cr3t"), "port": digest(5432), "empty": "",
-                         "tls": {"key": digest("-----BEGIN KEY-----")}},
-            "apiKeys": [digest("key-one"), {"name": digest("ci"), "token": digest("key-two")}],
-            "enabled": digest(True),
+            "TOP": REDACTED,
+            "database": {"password": REDACTED, "port": REDACTED, "empty": "",
+                         "tls": {"key": REDACTED}},
+            "apiKeys": [REDACTED, {"name": REDACTED, "token": REDACTED}],
+            "enabled": REDACTED,
         },
         "config": {"password": "not-under-the-secret-key"},
     }
@@ -87,7 +93,7 @@ def test_digests_reach_nested_maps_and_lists_and_keep_their_shape():
     assert not [secret for secret in NESTED_SECRETS if secret in written]
 
 
-def test_masks_and_digests_walk_the_same_leaves():
+def test_masks_and_redaction_walk_the_same_leaves():
     masked = redaction.mask_values(NESTED)
     digested = export.redact_values(NESTED)
 
@@ -116,7 +122,7 @@ def test_masked_comparison_marks_only_the_nested_leaves_that_changed():
 
 @pytest.mark.parametrize("replace, expected", [
     (redaction.masked, {"A": MASK, "B": ""}),
-    (redaction.digested, {"A": digest("c2VjcmV0"), "B": ""}),
+    (redaction.redacted, {"A": REDACTED, "B": ""}),
 ])
 def test_secret_objects_go_through_the_same_replacement(replace, expected):
     secret = {"kind": "Secret", "metadata": {"name": "s"}, "data": {"A": "c2VjcmV0", "B": ""}, "type": "Opaque"}
@@ -124,7 +130,7 @@ def test_secret_objects_go_through_the_same_replacement(replace, expected):
     assert replaced["data"] == expected and replaced["type"] == "Opaque"
     assert secret["data"]["A"] == "c2VjcmV0"
     assert redaction.mask_object(secret)["data"] == {"A": MASK, "B": ""}
-    assert export.redact_secret(secret)["data"] == {"A": digest("c2VjcmV0"), "B": ""}
+    assert export.redact_secret(secret)["data"] == {"A": REDACTED, "B": ""}
 
 
 def test_objects_that_are_not_secrets_pass_through_redaction_untouched():

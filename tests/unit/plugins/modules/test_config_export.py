@@ -9,6 +9,7 @@ run against a real cluster is in tests/integration/test_config_export.py.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import types
@@ -190,9 +191,9 @@ def test_secret_values_are_redacted_by_default_everywhere_they_are_written(run, 
     assert leaks == []
     assert SECRET not in json.dumps(result) and ENCODED not in json.dumps(result)
     values = yaml.safe_load(files["helm/revision-2/values.yaml"].read_text())
-    assert values["secrets"]["database"]["password"].startswith("sha256:")  # nested values too
+    assert values["secrets"]["database"]["password"] == "redacted"  # nested values too
     secret = yaml.safe_load(files["secrets/inferno-secrets.yaml"].read_text())
-    assert secret["data"]["OAUTH2_CLIENT_SECRET"].startswith("sha256:")
+    assert secret["data"]["OAUTH2_CLIENT_SECRET"] == "redacted"
     assert "uid" not in secret["metadata"] and secret["kind"] == "Secret"
     assert oct(files["configmaps/inferno-config.yaml"].stat().st_mode & 0o777) == "0o644"
     # The index names the Secrets a restore must leave out: the restore role reads it.
@@ -208,6 +209,16 @@ def test_include_secrets_writes_the_real_values_in_private_files(run, cluster, t
     assert NESTED_SECRET in files["helm/revision-2/values.yaml"].read_text()
     assert ENCODED in files["secrets/inferno-secrets.yaml"].read_text()
     assert all(oct(path.stat().st_mode & 0o777) == "0o600" for name, path in files.items() if name != "index.yaml")
+    # Issue 25, case 6: the index (0644, uploaded) held an unsalted SHA-256 of each secret file.
+    index = yaml.safe_load(files["index.yaml"].read_text())
+    secret_files = ["helm/revision-1/manifest.yaml", "helm/revision-1/values-computed.yaml",
+                    "helm/revision-1/values.yaml", "helm/revision-2/manifest.yaml",
+                    "helm/revision-2/values-computed.yaml", "helm/revision-2/values.yaml", "secrets/inferno-secrets.yaml"]
+    assert sorted(name for name, digest in index["files"].items()
+                  if digest == "not recorded: the file holds secret values") == secret_files
+    assert result["files"] == index["files"]
+    for name in secret_files:
+        assert hashlib.sha256(files[name].read_bytes()).hexdigest() not in files["index.yaml"].read_text()
 
 
 def test_an_unchanged_export_is_not_rewritten(run, cluster, tmp_path):
