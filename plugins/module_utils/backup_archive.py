@@ -62,11 +62,16 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
+# Folders that our modules stage files in, inside a backup folder, and that a killed run can leave
+# behind: never part of a backup (.vault-: plaintext config_export once staged for ansible-vault).
+STAGING = (".vault-", ".incoming-", ".replaced-")
+
+
 def folder_files(folder):
-    """Every regular file under ``folder``, as sorted paths relative to it (with '/')."""
+    """Every regular file under ``folder``, as sorted paths relative to it (with '/'), staging folders left out."""
     found = []
     for root, dirs, files in os.walk(folder):
-        dirs.sort()
+        dirs[:] = sorted(name for name in dirs if not name.startswith(STAGING))
         for name in files:
             path = os.path.join(root, name)
             if os.path.isfile(path) and not os.path.islink(path):

@@ -167,6 +167,8 @@ from ansible_collections.inferno.ops.plugins.module_utils.release_state import R
 
 PAGE = 500
 INDEX = "index.yaml"
+# Where earlier versions staged plaintext for ansible-vault, inside dest.
+LEFTOVER_STAGING = ".vault-"
 VAULT_HEADER = "$ANSIBLE_VAULT;"
 
 
@@ -280,12 +282,14 @@ class Exporter(object):
                 " Use the vault password the export was encrypted with, or another dest." if action == "decrypt" else ""))
 
     def through_vault(self, action, texts):
-        """{path: text} after ansible-vault `action`, via a private folder inside dest."""
+        """{path: text} after ansible-vault `action`, via a private folder outside dest.
+
+        The plaintext never enters dest, which the backup uploads: it goes through a folder
+        (mode 0700) in the module's own temporary folder, which Ansible removes after the task.
+        """
         if not texts:
             return {}
-        if not os.path.isdir(self.params["dest"]):
-            os.makedirs(self.params["dest"], 0o700)
-        folder = tempfile.mkdtemp(dir=self.params["dest"], prefix=".vault-")  # mode 0700
+        folder = tempfile.mkdtemp(dir=self.module._module.tmpdir, prefix="vault-")  # mode 0700
         try:
             numbered = dict((path, os.path.join(folder, str(number))) for number, path in enumerate(sorted(texts)))
             for path, temporary in numbered.items():
@@ -299,6 +303,14 @@ class Exporter(object):
             return converted
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def remove_old_staging(self):
+        """Remove the plaintext folders (.vault-*) that earlier versions staged inside dest,
+        which a killed run left behind; the S3 upload leaves them out too (backup_archive.STAGING)."""
+        for name in os.listdir(self.params["dest"]):
+            path = os.path.join(self.params["dest"], name)
+            if name.startswith(LEFTOVER_STAGING) and os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
 
     def existing_texts(self):
         """What each file holds now, decrypted when it is a vault file; None when missing."""
@@ -363,6 +375,7 @@ class Exporter(object):
             target = export.inside(self.params["dest"], path)
             if os.path.isfile(target) and not os.path.islink(target):
                 os.remove(target)
+        self.remove_old_staging()
         exported_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.write(INDEX, export.to_yaml(export.index_document(identity, digests, exported_at)), 0o644)
         result["elapsed_seconds"] = round(time.monotonic() - self.started, 2)

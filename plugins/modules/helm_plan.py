@@ -507,7 +507,9 @@ class Planner(object):
         args = ["upgrade", "--install", params["release_name"], params["chart_ref"], "--reset-values"]
         for path in params["values_files"]:
             args += ["--values", path]
-        handle, values_path = tempfile.mkstemp(suffix=".yaml")
+        # The values (secrets included) go into the module's private temporary folder (0700), not
+        # the shared /tmp; Ansible removes the folder after the task.
+        handle, values_path = tempfile.mkstemp(suffix=".yaml", dir=getattr(self.module, "_module", self.module).tmpdir)
         self.state.runner.add_cleanup_file(values_path)
         with os.fdopen(handle, "w") as stream:
             json.dump(values, stream)

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import shutil
+import signal
 import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import yaml
@@ -213,3 +219,56 @@ def test_secrets_from_ansible_vault_reach_the_release_and_no_output(local_cluste
         assert base64.b64decode(secret.data["OAUTH2_CLIENT_SECRET"]).decode() == vault_secret
     finally:
         delete_namespace(local_cluster, namespace)
+
+
+def files_holding(text: str) -> list[str]:
+    """Every regular file where a module's temporary file would be, whose bytes hold ``text``: directly
+    in the temporary folder (/tmp), and anywhere under Ansible's and the deploy role's folders there
+    and in ~/.ansible/tmp. (Not all of /tmp: the clusters' etcd holds the release's Secret.)"""
+    shared = Path(tempfile.gettempdir())
+    candidates = [path for path in shared.iterdir() if path.is_file()]
+    for root in [*shared.glob("ansible*"), *shared.glob("inferno-deploy-*"), Path.home() / ".ansible" / "tmp"]:
+        candidates += list(root.rglob("*")) if root.is_dir() else []
+    found = []
+    for path in candidates:
+        try:
+            if path.is_file() and not path.is_symlink() and text.encode() in path.read_bytes():
+                found.append(str(path))
+        except OSError:
+            continue  # gone meanwhile, or a socket
+    return found
+
+
+def test_a_helm_job_killed_mid_upgrade_leaves_no_secret_on_disk(local_cluster, playbook_namespace, request):
+    """Issue 25, case 7: kubernetes.core.helm writes the release's values, secrets included, to a
+    file in /tmp and removes it when it ends. SIGKILLed while helm waits, it could not: the file
+    stayed. Now its TMPDIR is a private folder that the role removes."""
+    secret = "killed-" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
+    # Pods that can never be scheduled, so helm is still waiting when its job is killed.
+    values = {"nodeSelector": {"inferno.ops/no-such-node": "true"}}
+    arguments = ["deploy.yml", "-i", "inventories/dev", *ON_SIMULATED_NODES, "-e", f"inferno_namespace={playbook_namespace}",
+                 "-e", "inferno_deploy_timeout=180s", "-e", "inferno_deploy_atomic=false",
+                 *extra_vars(inferno_values=values, inferno_secrets={"OAUTH2_CLIENT_SECRET": secret})]
+    killed = []
+
+    def kill_the_helm_job():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            for pid in subprocess.run(["pgrep", "-f", "AnsiballZ_helm.py"], capture_output=True, text=True,
+                                      check=False).stdout.split():
+                # Once helm itself runs, the values file exists.
+                if subprocess.run(["pgrep", "-P", pid, "-f", "helm"], capture_output=True, check=False).returncode == 0:
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.2)
+
+    with ThreadPoolExecutor(1) as pool:
+        killer = pool.submit(kill_the_helm_job)
+        run = ansible_playbook(*arguments, kubeconfig=local_cluster.kubeconfig, timeout=600)
+        killer.result()
+    subprocess.run(["pkill", "-f", f"upgrade.*{playbook_namespace}"], check=False)  # helm, orphaned by the kill
+    assert killed, run.output
+    assert run.returncode != 0, run.output
+    assert secret not in run.output
+    leftovers = files_holding(secret)
+    assert leftovers == [], leftovers

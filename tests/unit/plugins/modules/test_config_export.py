@@ -19,6 +19,7 @@ import yaml
 from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
 from kubernetes import client
 
+from ansible_collections.inferno.ops.plugins.module_utils import backup_archive as archive
 from ansible_collections.inferno.ops.plugins.modules import config_export
 
 HELM = "/opt/helm/bin/helm"
@@ -286,3 +287,44 @@ def test_release_name_and_dest_are_required(fail_module, cluster, tmp_path):
     assert "missing required arguments" in message
     assert "dest" in message and "release_name" in message
     assert os.listdir(tmp_path) == []
+
+
+def test_vault_plaintext_is_staged_outside_the_folder_that_is_uploaded(run, cluster, tmp_path, monkeypatch):
+    """Issue 25, case 7: config_export staged the plaintext in dest/.vault-*, which a SIGKILL left
+    behind and the next upload put into backup.tar. Now it is staged in the module's private
+    temporary folder; a leftover .vault-* folder in dest is removed, and never uploaded."""
+    dest = tmp_path / "backups" / "b1" / "config"
+    leftover = dest / ".vault-killed"
+    leftover.mkdir(parents=True)
+    (leftover / "0").write_text(ENCODED)
+    staged = []
+
+    def fake_vault(self, action, paths):
+        for path in paths:
+            staged.append((path, oct(os.stat(os.path.dirname(path)).st_mode & 0o777)))
+            with open(path) as handle:
+                text = handle.read()
+            sealed = config_export.VAULT_HEADER + text[::-1] if action == "encrypt" else \
+                text[len(config_export.VAULT_HEADER):][::-1]
+            with open(path, "w") as handle:
+                handle.write(sealed)
+
+    monkeypatch.setattr(config_export.Exporter, "vault", fake_vault)
+    password = tmp_path / "password"
+    password.write_text("p\n")
+    result = run(dest, include_secrets=True, vault_password_file=str(password))
+    assert result["encrypted"] and staged
+    assert not [path for path, _mode in staged if os.path.realpath(path).startswith(str(tmp_path))]
+    assert {mode for _path, mode in staged} == {"0o700"}
+    assert not leftover.exists()
+    assert not [path for path in dest.rglob("*") if path.is_file() and ENCODED in path.read_text()]
+    assert archive.folder_files(str(tmp_path / "backups" / "b1")) == sorted(
+        ["config/" + name for name in result["files"]] + ["config/index.yaml"])
+
+
+def test_staging_leftovers_are_never_uploaded(tmp_path):
+    folder = tmp_path / "b1"
+    for name in ("config/.vault-x/0", "config/index.yaml", ".incoming-y/a", "snapshots.yaml", ".replaced-z/old/b"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("x")
+    assert archive.folder_files(str(folder)) == ["config/index.yaml", "snapshots.yaml"]
