@@ -18,7 +18,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import copy
+import json
 
 MASK = "********"
 # What an export writes instead of a secret value.
@@ -141,11 +143,49 @@ def secret_strings(values):
     return found
 
 
+def secret_forms(secret):
+    """The ways a secret shows up in text: as it is, JSON-escaped (a multi-line secret in JSON or a
+    double-quoted YAML string), and base64-encoded (a Secret's data)."""
+    text = str(secret)
+    return {text, json.dumps(text)[1:-1], base64.b64encode(text.encode("utf-8")).decode("ascii")}
+
+
+def _scrubbed_forms(secrets):
+    """Every form of every non-empty secret, longest first (so a secret inside another goes last)."""
+    forms = set()
+    for secret in secrets or []:
+        if secret not in (None, ""):
+            forms |= secret_forms(secret)
+    return sorted(forms, key=len, reverse=True)
+
+
 def redact_text(text, secrets):
-    """``text`` with every occurrence of each secret replaced by the mask."""
+    """``text`` with every occurrence of each secret (in each of its forms) replaced by the mask."""
     if not text:
         return text
-    for secret in sorted(set(secrets or []), key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, MASK)
+    for form in _scrubbed_forms(secrets):
+        text = text.replace(form, MASK)
     return text
+
+
+def redact_tree(tree, secrets):
+    """A copy of a result (maps, lists, strings, numbers) with each secret masked in every string value.
+
+    Walking the structure, rather than its JSON text, keeps numbers and the JSON itself intact
+    whatever the secret is: a secret "1" or "\"" used to turn the result's JSON text into
+    something json.loads refused or read wrong. A short secret still masks every place it occurs
+    in a string. Keys stay as they are: they are the result's field names, which callers read.
+    """
+    forms = _scrubbed_forms(secrets)
+
+    def scrub(value):
+        if isinstance(value, dict):
+            return dict((key, scrub(item)) for key, item in value.items())
+        if isinstance(value, (list, tuple)):
+            return [scrub(item) for item in value]
+        if isinstance(value, str):
+            for form in forms:
+                value = value.replace(form, MASK)
+        return value
+
+    return scrub(tree)

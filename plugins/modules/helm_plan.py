@@ -341,6 +341,7 @@ from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
 from ansible_collections.inferno.ops.plugins.module_utils.redaction import (
     mask_values,
     redact_text,
+    redact_tree,
     secret_strings,
 )
 from ansible_collections.inferno.ops.plugins.module_utils.release_state import ReleaseState, ReleaseStateError
@@ -611,8 +612,7 @@ class Planner(object):
             result["diff"] = release_plan.build_diffs(current, desired, deployed_objects, desired_objects, changes)
         # Last line of defence: a secret echoed anywhere above (an error text, a value copied
         # into a ConfigMap by hand) is masked before the result leaves the module.
-        scrub = [str(value) for value in self.secrets.values()] + secret_strings(desired["values"])
-        return json.loads(redact_text(json.dumps(result), [json.dumps(text)[1:-1] for text in scrub]))
+        return redact_tree(result, [str(value) for value in self.secrets.values()] + secret_strings(desired["values"]))
 
 
 def main():

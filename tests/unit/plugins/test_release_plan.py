@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from ansible_collections.inferno.ops.plugins.module_utils import release_plan
@@ -114,3 +117,13 @@ def test_the_revision_marker_is_left_out_of_plans():
     assert release_plan.without_revision_marker(marker) == {}
     assert release_plan.without_revision_marker({"global": {"other": 1}}) == {"global": {"other": 1}}
     assert release_plan.without_revision_marker(None) == {}
+
+
+def test_redact_text_finds_a_secret_escaped_or_base64_encoded():
+    """Issue 25, case 10: a multi-line secret JSON-escaped in an error, or base64-encoded in a
+    Secret's data, went through unmasked."""
+    key = "-----BEGIN KEY-----\nMIIB\n-----END KEY-----"
+    text = 'helm said: {"tls.key": ' + json.dumps(key) + '} and data: ' + base64.b64encode(b"hunter22").decode()
+    redacted = redact_text(text, [key, "hunter22"])
+    assert "MIIB" not in redacted and base64.b64encode(b"hunter22").decode() not in redacted
+    assert redacted == 'helm said: {"tls.key": "' + MASK + '"} and data: ' + MASK

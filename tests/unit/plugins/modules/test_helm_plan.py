@@ -711,3 +711,12 @@ def test_a_secret_value_that_is_not_text_is_masked_like_any_other(run):
 def test_a_failure_with_a_secret_value_that_is_not_text_is_reported(fail, helm):
     helm.render_error = "Error: PIN 123 is too short"
     assert fail(secret_values={"PIN": 123})["msg"].endswith("\nError: PIN ******** is too short")
+
+
+@pytest.mark.parametrize("secret", ["1", 7, '"', "e"])
+def test_a_one_character_or_numeric_secret_leaves_the_result_whole(run, deployed, secret):
+    """Issue 25, case 10: the scrub replaced secrets in the result's JSON text, so a secret "1" or 7
+    turned numbers into masks and json.loads failed (a traceback instead of a plan)."""
+    result = run(secret_values={"PIN": secret}, release_values={"replicaCount": 3})
+    assert result["values"]["replicaCount"] == 3 and isinstance(result["next_revision"], int)
+    assert result["values"]["secrets"]["PIN"] == MASK
