@@ -555,6 +555,46 @@ def restore_plan(snapshots, claims, release, namespace, backup_id, mode):
     return plan
 
 
+def in_place_problems(plan, snapshots, contents, classes, parse_size):
+    """What would make an in-place restore of ``plan`` fail once the live claims are deleted.
+
+    Each claim is made by its StorageClass's provisioner from its snapshot, so the snapshot's
+    content must be of that driver, and the claim must ask for at least the snapshot's
+    restoreSize. ``contents`` and ``classes`` are by name; ``parse_size`` reads a quantity
+    ("10Gi") as a number.
+    """
+    by_name = dict((item["metadata"]["name"], item) for item in snapshots)
+    problems = []
+    for entry in plan:
+        snapshot = by_name.get(entry["snapshot"]) or {}
+        status = snapshot.get("status") or {}
+        content = contents.get(status.get("boundVolumeSnapshotContentName") or "")
+        if content is None:
+            problems.append("snapshot {0} is bound to no VolumeSnapshotContent".format(entry["snapshot"]))
+            continue
+        driver = (content.get("spec") or {}).get("driver")
+        storage_class = classes.get(entry["storage_class"] or "")
+        if entry["storage_class"] and storage_class is None:
+            problems.append("claim {0} would use StorageClass {1}, which does not exist".format(
+                entry["claim"], entry["storage_class"]))
+        elif storage_class is not None and storage_class.get("provisioner") != driver:
+            problems.append("claim {0} would be provisioned by {1} (StorageClass {2}), but snapshot {3} is held by "
+                            "driver {4}".format(entry["claim"], storage_class.get("provisioner"), entry["storage_class"],
+                                                entry["snapshot"], driver))
+        restore_size = status.get("restoreSize")
+        if not entry["size"]:
+            problems.append("claim {0} has no size to ask for".format(entry["claim"]))
+        elif restore_size and parse_size(entry["size"]) < parse_size(restore_size):
+            problems.append("claim {0} would ask for {1}, less than snapshot {2}'s restoreSize {3}".format(
+                entry["claim"], entry["size"], entry["snapshot"], restore_size))
+    return problems
+
+
+def pre_restore_id(timestamp):
+    """The id of the set an in-place restore takes of the live claims first: pre-restore-<UTC time>."""
+    return "pre-restore-" + time.strftime("%Y%m%d%H%M%S", time.gmtime(timestamp))
+
+
 def choose_prunable(sets, keep_last=None, max_age_seconds=None, now=None):
     """Which backup sets retention deletes, and why each other set is kept.
 

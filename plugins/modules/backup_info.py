@@ -25,6 +25,10 @@ description:
     is null and RV(problems) says why.
   - With O(restore_mode), also returns the restore plan, one claim per snapshot, and fails, with
     what to do, when no complete set resolves.
+  - With O(restore_mode=in_place), also fails, naming each claim, when a claim could not be made
+    from its snapshot once the live one is deleted - its StorageClass is missing or provisioned
+    by another driver than the one that holds the snapshot, or it would ask for less than the
+    snapshot's C(restoreSize) - so the restore stops before it deletes anything.
   - Fails with a clear message when the cluster does not serve C(snapshot.storage.k8s.io/v1).
   - Reads only.
 options:
@@ -235,6 +239,11 @@ from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     reported_api_errors,
 )
 
+try:
+    from kubernetes.utils.quantity import parse_quantity
+except ImportError:  # reported by the module
+    parse_quantity = None
+
 # Added to the problems when a restore cannot be planned.
 RESTORE_ADVICE = ("Pick a complete backup (playbooks/list_backups.yml lists them), or finish this one by running the "
                   "backup again with the same id.")
@@ -257,6 +266,17 @@ class BackupReader(object):
             if error.status == 404:
                 self.module.fail_json(msg=logic.API_NOT_SERVED)
             raise
+
+    def contents(self):
+        """Every VolumeSnapshotContent, by name."""
+        items = client.CustomObjectsApi(self.api).list_cluster_custom_object(
+            logic.GROUP, logic.VERSION, "volumesnapshotcontents")["items"]
+        return dict((item["metadata"]["name"], item) for item in items)
+
+    def classes(self):
+        """Every StorageClass, by name, as the API returns them."""
+        return dict((item.metadata.name, self.api.sanitize_for_serialization(item))
+                    for item in client.StorageV1Api(self.api).list_storage_class().items)
 
     def claims(self):
         """The release's claims, as the API returns them (camelCase keys)."""
@@ -298,6 +318,13 @@ def main():
                 module.fail_json(msg="{0} {1}".format(" ".join(problems), RESTORE_ADVICE), **result)
             result["plan"] = logic.restore_plan(snapshots, reader.claims(), reader.release, reader.namespace,
                                                 backup["backup_id"], params["restore_mode"])
+            if params["restore_mode"] == "in_place":
+                # Checked before the restore deletes a live claim: after that it is too late.
+                mismatched = logic.in_place_problems(result["plan"], snapshots, reader.contents(), reader.classes(),
+                                                     parse_quantity)
+                if mismatched:
+                    module.fail_json(msg="Backup {0} cannot be restored in place into {1}: {2}. Nothing was changed."
+                                     .format(backup["backup_id"], reader.namespace, "; ".join(mismatched)), **result)
     module.exit_json(**result)
 
 

@@ -121,3 +121,70 @@ def test_claim_data_survives_backup_restore_and_rollback_byte_for_byte(local_clu
     finally:
         client.CoreV1Api(local_cluster.api).delete_namespace(namespace)
         forget_backups(local_cluster, namespace)
+
+
+SMALL_WRITE = """set -e
+printf 'weights %s\\n' "$$" > /data/models/weights.bin
+printf 'GGUF tiny model, seed %s\\n' "$$" > /data/models/tiny.gguf
+printf '{"id":"job-%s"}\\n' "$$" > /data/queue/pending.jsonl
+"""
+
+
+def test_an_in_place_restore_that_fails_after_deleting_the_claims_can_be_undone(local_cluster, tmp_path):
+    """Issue 25, case 3: the in-place restore deleted the live claims before anything showed it
+    could work, and kept no copy of them. Here the provisioner stalls after the claims are
+    deleted, so the restored claims never bind and the restore fails; its message names the
+    pre-restore set it took first, and the one command that brings the live data back."""
+    namespace = "real-way-back"
+    common = ["-i", "inventories/dev", "-e", f"inferno_namespace={namespace}", "-e", f"inferno_backups_dir={tmp_path}",
+              *extra_vars(inferno_values=QUICK_START)]
+
+    def play(playbook: str, *args: str, expect: int = 0):
+        run = ansible_playbook(playbook, *common, *args, kubeconfig=local_cluster.kubeconfig, timeout=900)
+        assert run.returncode == expect, run.output[-6000:]
+        return run
+
+    core = client.CoreV1Api(local_cluster.api)
+    play("deploy.yml")
+    try:
+        run_pod(local_cluster, namespace, "write", SMALL_WRITE, CLAIMS)
+        play("playbooks/backup.yml", "-e", "inferno_backup_id=data1")
+        run_pod(local_cluster, namespace, "change", DESTROY, CLAIMS)
+        live = digests(local_cluster, namespace, "read-live", CLAIMS)
+        volumes = {claim: core.read_namespaced_persistent_volume_claim(claim, namespace).spec.volume_name
+                   for claim in CLAIMS.values()}
+
+        local_cluster.control_plane.pause("csi-provisioner")
+        try:
+            failed = play("playbooks/restore.yml", "-e", "inferno_restore_backup_id=data1",
+                          "-e", "inferno_restore_mode=in_place", "-e", "inferno_restore_confirm=inferno",
+                          "-e", "inferno_restore_config=false", "-e", "inferno_restore_wait_timeout=20", expect=2)
+        finally:
+            local_cluster.control_plane.resume("csi-provisioner")
+        said = " ".join(failed.output.split())
+        way_back = re.search(r"The claims as they were before this restore are kept in backup (pre-restore-\d{14}) "
+                             r"\(([^)]*)\), and their volumes are kept \(Retain\): ([^.]*)\. To go back to them instead, "
+                             r"run: (ansible-playbook inferno.ops.restore .*? -e inferno_restore_config=false)", said)
+        assert way_back, said[-4000:]
+        backup_id, command = way_back.group(1), way_back.group(4)
+        assert sorted(way_back.group(2).split(", ")) == sorted(CLAIMS.values())
+        assert sorted(way_back.group(3).split(", ")) == sorted(volumes.values())
+        for volume in volumes.values():  # the live data is still on its volume too
+            assert core.read_persistent_volume(volume).spec.persistent_volume_reclaim_policy == "Retain"
+
+        # The one command, as the message gives it (run from the repository root).
+        arguments = command.split()[2:]
+        assert arguments[:1] == ["-i"] and f"inferno_restore_backup_id={backup_id}" in arguments
+        back = ansible_playbook("inferno.ops.restore", *arguments, kubeconfig=local_cluster.kubeconfig, timeout=900)
+        assert back.returncode == 0, back.output[-6000:]
+        eventually(lambda: inferno_ready(local_cluster, namespace), timeout=300, what="Inferno ready on the old claims")
+        assert digests(local_cluster, namespace, "read-back", CLAIMS) == live
+    finally:
+        core.delete_namespace(namespace)
+        for volume in locals().get("volumes", {}).values():  # kept by the restore (Retain): ours to remove
+            try:
+                core.patch_persistent_volume(volume, {"spec": {"persistentVolumeReclaimPolicy": "Delete"}})
+            except client.ApiException as error:
+                if error.status != 404:
+                    raise
+        forget_backups(local_cluster, namespace)

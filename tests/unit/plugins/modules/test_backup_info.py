@@ -32,6 +32,8 @@ class FakeApi(object):
     def __init__(self):
         self.snapshots = []
         self.claims = []
+        self.contents = []
+        self.classes = {"fast": "csi.example.com"}
         self.requests = []
         self.errors = []  # the first one is raised by every request
 
@@ -42,6 +44,15 @@ class FakeApi(object):
         assert (group, version) == ("snapshot.storage.k8s.io", "v1")
         items = [item for item in self.snapshots if matches(item["metadata"].get("labels") or {}, label_selector)]
         return {"items": copy.deepcopy(items)}
+
+    def list_contents(self, group, version, plural, label_selector=None):
+        self.requests.append(("list", plural))
+        return {"items": copy.deepcopy(self.contents)}
+
+    def list_classes(self):
+        self.requests.append(("list", "storageclasses"))
+        return client.V1StorageClassList(items=[client.V1StorageClass(
+            metadata=client.V1ObjectMeta(name=name), provisioner=provisioner) for name, provisioner in self.classes.items()])
 
     def list_claims(self, namespace, label_selector=None):
         self.requests.append(("list", "persistentvolumeclaims", namespace, label_selector))
@@ -57,6 +68,9 @@ def api(monkeypatch):
                         lambda self, *args, **kwargs: fake.list_snapshots(*args, **kwargs))
     monkeypatch.setattr(client.CoreV1Api, "list_namespaced_persistent_volume_claim",
                         lambda self, *args, **kwargs: fake.list_claims(*args, **kwargs))
+    monkeypatch.setattr(client.CustomObjectsApi, "list_cluster_custom_object",
+                        lambda self, *args, **kwargs: fake.list_contents(*args, **kwargs))
+    monkeypatch.setattr(client.StorageV1Api, "list_storage_class", lambda self: fake.list_classes())
     return fake
 
 
@@ -111,6 +125,11 @@ def backups(api):
         snapshot("cache", "half", "2026-11-23T10:00:00Z", revision=2, ready=False, error="snapshot timed out"),
         snapshot("models", "other", "2026-11-24T10:00:00Z", release="other"),  # another release's
     ]
+    for item in api.snapshots:  # each ready one bound to its content, on the driver of class "fast"
+        if item["status"]["readyToUse"]:
+            item["status"]["boundVolumeSnapshotContentName"] = "content-" + item["metadata"]["name"]
+            api.contents.append({"metadata": {"name": "content-" + item["metadata"]["name"]},
+                                 "spec": {"driver": "csi.example.com"}})
     api.claims = [
         claim("models", RELEASE_LABELS, dict(HELM_ANNOTATIONS, **{"pv.kubernetes.io/bind-completed": "yes"})),
         claim("unrelated", {"app": "x"}),
@@ -227,3 +246,29 @@ def test_the_api_not_served_names_what_to_install():
     assert logic.API_NOT_SERVED == (
         "The cluster does not serve snapshot.storage.k8s.io/v1: install the external-snapshotter CRDs and snapshot "
         "controller, and a CSI driver with snapshot support.")
+
+
+# --- in place: what would fail once the live claims are deleted (issue 25, case 3) ------------------
+@pytest.mark.parametrize("change, problem", [
+    (lambda api: api.classes.update(fast="other.csi.example.com"),
+     "claim models would be provisioned by other.csi.example.com (StorageClass fast), but snapshot models-r2 is held "
+     "by driver csi.example.com"),
+    (lambda api: api.classes.clear(), "claim models would use StorageClass fast, which does not exist"),
+    (lambda api: (api.snapshots[2]["status"].update(restoreSize="11Gi"), api.snapshots[2]["metadata"].update(
+        annotations={logic.ANNOTATION_SOURCE_CLAIM: '{"storage": "10Gi", "storageClassName": "fast"}'})),
+     "claim models would ask for 10Gi, less than snapshot models-r2's restoreSize 11Gi"),
+    (lambda api: api.snapshots[2]["status"].pop("boundVolumeSnapshotContentName"),
+     "snapshot models-r2 is bound to no VolumeSnapshotContent"),
+])
+def test_an_in_place_restore_that_could_not_make_its_claims_is_refused_first(fail, backups, change, problem):
+    change(backups)
+    failed = fail(backup_id="r2", restore_mode="in_place")
+    assert failed["msg"] == "Backup r2 cannot be restored in place into ns: {0}. Nothing was changed.".format(problem)
+    assert [entry["claim"] for entry in failed["plan"]] == ["cache", "models"]
+
+
+def test_the_checks_pass_for_a_matching_set_and_a_restore_beside_reads_no_more(run, backups):
+    assert len(run(backup_id="r2", restore_mode="in_place")["plan"]) == 2
+    backups.requests.clear()
+    run(backup_id="r2", restore_mode="new")
+    assert ("list", "storageclasses") not in backups.requests
