@@ -118,7 +118,7 @@ def test_a_deleted_namespace_comes_back_from_s3_with_its_data(local_cluster, s3_
         restored = play("playbooks/restore.yml", "-e", "inferno_restore_backup_id=dr1",
                         "-e", f"inferno_restore_target_namespace={target}", namespace=source)
         # The restore held the set while it read it, and released it at the end.
-        assert re.search(r"TASK \[inferno.ops.restore : Hold backup dr1 while the restore reads it\] \*+\nchanged:",
+        assert re.search(r"TASK \[inferno.ops.restore : Hold the backup while the restore reads it, dr1\] \*+\nchanged:",
                          restored.output), restored.output
         held = [item["metadata"]["name"] for item in client.CustomObjectsApi(local_cluster.api).list_namespaced_custom_object(
             *SNAPSHOTS, target, "volumesnapshots")["items"] if "inferno.ops/held-by" in item["metadata"]["labels"]]

@@ -13,6 +13,7 @@ points at a file that does not exist, so nothing but the token can reach the clu
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 
@@ -51,6 +52,46 @@ def test_every_playbook_has_an_rbac_file_and_the_docs_name_it():
         assert f"files/rbac/{name}.yaml" in guide
         for role_name in kinds.values():
             assert role_name in guide, role_name
+
+
+def audited_verbs(audit_log: Path, namespace: str) -> dict[str, dict[str, set[tuple[str, str, str]]]]:
+    """{account: {"Role": {(group, resource, verb)}, "ClusterRole": {...}}} of the requests each
+    ServiceAccount of ``namespace`` made, from the API server's audit log. A request in a
+    namespace needs the Role; one without (cluster-scoped objects) the ClusterRole. Refused ones
+    (403) and requests for no object (discovery, self reviews) are left out."""
+    prefix = f"system:serviceaccount:{namespace}:"
+    used: dict[str, dict[str, set]] = {}
+    for line in audit_log.read_text().splitlines():
+        event = json.loads(line)
+        user, target = event["user"]["username"], event.get("objectRef") or {}
+        if not user.startswith(prefix) or not target.get("resource") or event["responseStatus"]["code"] == 403:
+            continue
+        if target.get("apiGroup") == "authorization.k8s.io":
+            continue
+        resource = target["resource"] + ("/" + target["subresource"] if target.get("subresource") else "")
+        scope = "Role" if target.get("namespace") else "ClusterRole"
+        used.setdefault(user[len(prefix):], {"Role": set(), "ClusterRole": set()})[scope].add(
+            (target.get("apiGroup") or "", resource, event["verb"]))
+    return used
+
+
+def granted_verbs(name: str) -> dict[str, set[tuple[str, str, str]]]:
+    """{"Role": {(group, resource, verb)}, "ClusterRole": {...}} that files/rbac/<name>.yaml grants."""
+    granted = {"Role": set(), "ClusterRole": set()}
+    for doc in documents(name):
+        for rule in doc["rules"]:
+            granted[doc["kind"]] |= {(group, resource, verb) for group in rule["apiGroups"]
+                                     for resource in rule["resources"] for verb in rule["verbs"]}
+    return granted
+
+
+def rbac_difference(name: str, granted: dict, used: dict) -> str:
+    lines = [f"files/rbac/{name}.yaml does not match what inferno.ops.{PLAYBOOKS[name].split('.')[-1]} asked for:"]
+    for kind in ("Role", "ClusterRole"):
+        for label, items in (("granted, never used", granted[kind] - used.get(kind, set())),
+                             ("used, not granted", used.get(kind, set()) - granted[kind])):
+            lines += [f"  {kind} {label}: {group or 'core'} {resource} {verb}" for group, resource, verb in sorted(items)]
+    return "\n".join(lines)
 
 
 class ServiceAccounts:
@@ -157,6 +198,19 @@ def test_each_playbook_runs_as_a_service_account_with_only_its_documented_role(l
                    "-e", "inferno_restore_confirm=inferno")
     assert restored.returncode == 0, restored.output
     assert restored.recap()["local-cluster"]["changed"] > 0
+    assert re.search(r"kept in backup pre-restore-\d{14}", " ".join(restored.output.split())), restored.output
+
+    # Issue 25, case 9: a backup taken with its secrets is restored with them, under the restore's
+    # least RBAC (its Role could not write Secrets).
+    core = client.CoreV1Api(local_cluster.api)
+    original = core.read_namespaced_secret("inferno-secrets", namespace).data
+    with_secrets = run("backup", "-e", "inferno_backup_id=with-secrets", "-e", "inferno_backup_include_secrets=true")
+    assert with_secrets.returncode == 0, with_secrets.output
+    core.patch_namespaced_secret("inferno-secrets", namespace,
+                                 {"data": {key: base64.b64encode(b"rotated").decode() for key in original}})
+    secrets_back = run("restore", "-e", "inferno_restore_backup_id=with-secrets", "-e", "inferno_restore_volumes=false")
+    assert secrets_back.returncode == 0, secrets_back.output
+    assert core.read_namespaced_secret("inferno-secrets", namespace).data == original
 
     custom = client.CustomObjectsApi(local_cluster.api)
 
@@ -164,18 +218,19 @@ def test_each_playbook_runs_as_a_service_account_with_only_its_documented_role(l
         left = custom.list_namespaced_custom_object("snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots")
         return {item["metadata"]["labels"]["inferno.ops/backup-id"] for item in left["items"]}
 
-    # "first" pinned: retention keeps it; unpinned: it goes. The restore held and released it.
+    # "first" pinned: retention keeps it beside the newest; unpinned: it goes. The restore held and released it.
     pinned = run("pin", "-e", "inferno_backup_id=first")
     assert pinned.returncode == 0 and "is pinned: retention keeps it" in pinned.output, pinned.output
     pruned = run("prune", "-e", "inferno_backup_keep_last=1")
     assert pruned.returncode == 0, pruned.output
-    assert "first" in backups_left() and len(backups_left()) == 2, backups_left()
+    assert backups_left() == {"first", "with-secrets"}, backups_left()
     unpinned = run("pin", "-e", "inferno_backup_id=first", "-e", "inferno_backup_pin=false")
     assert unpinned.returncode == 0, unpinned.output
     pruned = run("prune", "-e", "inferno_backup_keep_last=1")
     assert pruned.returncode == 0, pruned.output
-    kept = backups_left()
-    assert len(kept) == 1 and next(iter(kept)).startswith("pre-upgrade-r1-"), kept  # the newest; "first" went
+    assert backups_left() == {"with-secrets"}  # the newest; "first" went
+
+    used = audited_verbs(local_cluster.control_plane.layout.audit_log, namespace)
 
     # The bindings are what limits each run: the status account cannot deploy, and says why
     # before anything changes.
@@ -187,3 +242,9 @@ def test_each_playbook_runs_as_a_service_account_with_only_its_documented_role(l
     for output in outputs:
         for token in tokens.values():
             assert token not in output
+
+    # Issue 25, case 9: each file grants exactly what its playbook asked the API server for in
+    # these runs, as the audit log recorded it (before the status account's refused deploy).
+    for name in PLAYBOOKS:
+        assert granted_verbs(name) == used.get(f"{name}-runner", {}), rbac_difference(
+            name, granted_verbs(name), used.get(f"{name}-runner", {}))

@@ -50,6 +50,22 @@ REAL_NODE_ENV = "INFERNO_LOCAL_CLUSTER_REAL_NODE"
 CONTAINMENT_RECORD = RUN_DIR / "containment.json"
 
 
+# The API server's audit policy: one Metadata event (user, verb, resource, answer) per request of
+# a ServiceAccount outside kube-system, which is how a playbook runs under least RBAC
+# (tests/integration/test_least_rbac.py derives each playbook's verbs from them). The
+# controllers' own ServiceAccounts (kube-system) and every other user are not logged.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    userGroups: ["system:serviceaccounts:kube-system"]
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+"""
+
+
 class Layout:  # pylint: disable=too-few-public-methods  # a record of paths
     """The files of one local cluster."""
 
@@ -63,6 +79,9 @@ class Layout:  # pylint: disable=too-few-public-methods  # a record of paths
         self.lock = root / ".lock"
         # The CSI driver's snapshot archives, apart from the node's volumes (csi.py).
         self.snapshot_store = root / "snapshot-store"
+        # What ServiceAccounts outside kube-system asked the API server (AUDIT_POLICY).
+        self.audit_policy = root / "audit-policy.yaml"
+        self.audit_log = self.logs / "audit.log"
 
 
 def default_root() -> Path:
@@ -267,6 +286,7 @@ class LocalCluster:
         for folder in (layout.pki, layout.etcd_data, layout.logs):
             folder.mkdir(parents=True)
         layout.etcd_data.chmod(0o700)
+        layout.audit_policy.write_text(AUDIT_POLICY)
 
     def _start_all(self, paths: build.Paths, csi_paths: csi_build.CsiPaths | None, archives: dict[str, Path],
                    components: list[Component]) -> None:
@@ -327,6 +347,8 @@ class LocalCluster:
             f"--kubelet-client-key={certs.kubelet_client[1]}",
             # Node names resolve nowhere here: reach kubelets at their addresses.
             "--kubelet-preferred-address-types=InternalIP,Hostname",
+            f"--audit-policy-file={layout.audit_policy}", f"--audit-log-path={layout.audit_log}",
+            "--audit-log-maxsize=200", "--audit-log-maxbackup=1",
         ], layout.logs, api_port))
         context = ssl.create_default_context(cafile=str(certs.ca_cert))
         admin_pki = layout.pki
