@@ -47,6 +47,8 @@ LABEL_NAMESPACE = "inferno.ops/namespace"
 # On our snapshots: the claim each was taken from (access modes, class, size, labels, annotations),
 # so a restore can recreate it where the original is gone, even in another namespace or cluster.
 ANNOTATION_SOURCE_CLAIM = "inferno.ops/source-claim"
+# On a content a backup touched because the CSI driver had not cut it yet (pvc_snapshot's nudge).
+ANNOTATION_NUDGED = "inferno.ops/nudged-at"
 RETAIN = "Retain"
 DELETE = "Delete"
 
@@ -309,6 +311,13 @@ def is_ready(snapshot, content):
     meta = snapshot["metadata"]
     return (ref.get("name") == meta["name"] and ref.get("namespace") == meta["namespace"]
             and ref.get("uid", meta.get("uid")) == meta.get("uid"))
+
+
+def stalled(content):
+    """Whether the CSI driver has neither cut a content nor reported an error on it yet."""
+    status = content.get("status") or {}
+    return not status.get("readyToUse") and not (status.get("error") or {}).get("message") \
+        and not status.get("snapshotHandle")
 
 
 def class_for_driver(classes, driver, wanted=None):

@@ -21,6 +21,10 @@ description:
     and the backup id; only snapshots with these labels are ever deleted or pruned.
   - With O(wait), a snapshot is done when it is C(readyToUse) and bound to a
     VolumeSnapshotContent whose back-reference points at it.
+  - A content the CSI driver has neither cut nor failed 20 seconds into the wait is touched once
+    (annotation C(inferno.ops/nudged-at)): after an API server outage, external-snapshotter's
+    csi-snapshotter can leave such a content alone until its next full resync, and any update
+    makes it try again. So a rerun after an outage completes in seconds, not minutes.
   - Fails fast, with a hint, on what cannot clear by itself - the snapshot API not served, a
     claim not Bound, no default class or several for the volume's driver, a class for another
     driver, a quota - and otherwise reports each snapshot's C(status.error) when it times out.
@@ -314,6 +318,9 @@ from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
 
 # Creates in flight at once: the snapshots' points in time stay close even for many claims.
 CREATE_CONCURRENCY = 10
+# Seconds after which a bound content that the CSI driver has neither cut nor failed is touched
+# once, so that a sidecar that gave up on it after an API server outage tries again (nudge).
+NUDGE_AFTER = 20
 
 
 class Snapshotter(object):
@@ -465,8 +472,22 @@ class Snapshotter(object):
             if error is not None:
                 raise error  # unreachable API and the like: reported with how to finish the backup
 
+    def nudge(self, content):
+        """Touch a content the CSI sidecar may have stopped working on, so that it looks at it again.
+
+        external-snapshotter's csi-snapshotter, when its request to mark a content as being cut
+        fails (the API server went away: "failed to add VolumeSnapshotBeingCreated annotation"),
+        can leave the content alone until its next full resync, minutes later. Any update of the
+        content makes it try again; this one records when the backup asked.
+        """
+        self.tolerating(404, self.custom.patch_cluster_custom_object, logic.GROUP, logic.VERSION,
+                        "volumesnapshotcontents", content["metadata"]["name"],
+                        {"metadata": {"annotations": {logic.ANNOTATION_NUDGED: time.strftime(
+                            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time()))}}})
+
     def wait_ready(self, wanted):
         done = {}
+        nudged = set()
         deadline = self.started + self.params["wait_timeout"]
         while True:
             current = self.our_snapshots(self.params["backup_id"])
@@ -486,6 +507,10 @@ class Snapshotter(object):
                 if snapshot and logic.is_ready(snapshot, content):
                     self.retain(snapshot, content)
                     done[name] = round(time.monotonic() - self.started, 1)
+                elif (content and name not in nudged and logic.stalled(content)
+                      and time.monotonic() - self.started >= NUDGE_AFTER):
+                    self.nudge(content)
+                    nudged.add(name)
             if len(done) == len(wanted) or not self.params["wait"]:
                 return self.describe(wanted, current, done, contents)
             if time.monotonic() >= deadline:

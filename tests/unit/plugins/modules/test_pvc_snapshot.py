@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import time
 import types
 
 import pytest
@@ -207,7 +208,8 @@ def cluster(monkeypatch):
     monkeypatch.setattr(pvc_snapshot, "api_client", lambda module: client.ApiClient())
     # The module's clock only: now is 2026-11-24T12:00:00Z, and waiting takes no time.
     monkeypatch.setattr(pvc_snapshot, "time", types.SimpleNamespace(
-        time=lambda: NOW, monotonic=itertools.count(0, 0.25).__next__, sleep=lambda seconds: None))
+        time=lambda: NOW, monotonic=itertools.count(0, 0.25).__next__, sleep=lambda seconds: None,
+        strftime=time.strftime, gmtime=time.gmtime))
     patches = {
         (client.ApisApi, "get_api_versions"): fake.get_api_versions,
         (client.CoreV1Api, "read_namespaced_persistent_volume_claim"): fake.read_claim,
@@ -671,3 +673,50 @@ def test_an_index_without_handles_is_refused_before_anything(failure, cluster):
     message = failure(state="imported", backup_id="b1", snapshots=entries)
     assert "snapshot inferno-cache-pvc-b1 in the index has no handle" in message
     assert cluster.created == []
+
+
+# --- a content the CSI sidecar stopped working on --------------------------------------------------
+def stalled_backup(cluster, backup_id="outage"):
+    """The backup's snapshots bound to contents that the sidecar has not cut (no status), as after
+    an API server outage in the middle of its work."""
+    for pvc in CLAIMS:
+        name = logic.snapshot_name(pvc, backup_id)
+        snapshot = cluster.add_snapshot(name, logic.snapshot_labels("inferno", pvc, backup_id), ready=False, pvc=pvc)
+        snapshot["status"] = {"readyToUse": False, "boundVolumeSnapshotContentName": "content-" + name}
+        cluster.contents["content-" + name] = {
+            "metadata": {"name": "content-" + name, "labels": {}},
+            "spec": {"deletionPolicy": "Delete", "driver": "hostpath.csi.k8s.io",
+                     "volumeSnapshotRef": {"name": name, "namespace": "ns", "uid": snapshot["metadata"]["uid"]}}}
+
+
+def test_a_content_the_sidecar_stopped_working_on_is_nudged_once(run, cluster, monkeypatch):
+    """A rerun after an outage: any update of a content makes csi-snapshotter look at it again.
+    Here the fake sidecar cuts a content only once it is touched."""
+    stalled_backup(cluster)
+    patch_content = cluster.patch_content
+
+    def sidecar_wakes_up(group, version, plural, name, body):
+        if logic.ANNOTATION_NUDGED in ((body.get("metadata") or {}).get("annotations") or {}):
+            content = cluster.contents[name]
+            content["status"] = {"readyToUse": True, "snapshotHandle": "snap-" + name}
+            cluster.snapshots[content["spec"]["volumeSnapshotRef"]["name"]]["status"]["readyToUse"] = True
+        return patch_content(group, version, plural, name, body)
+
+    monkeypatch.setattr(cluster, "patch_content", sidecar_wakes_up)
+    monkeypatch.setattr(client.CustomObjectsApi, "patch_cluster_custom_object",
+                        lambda self, *args, **kwargs: sidecar_wakes_up(*args, **kwargs))
+    result = run(backup_id="outage", wait_timeout=120)
+    assert [item["readyToUse"] for item in result["snapshots"]] == [True, True]
+    nudges = [name for name, body in cluster.patched
+              if logic.ANNOTATION_NUDGED in ((body.get("metadata") or {}).get("annotations") or {})]
+    assert sorted(nudges) == sorted("content-" + logic.snapshot_name(pvc, "outage") for pvc in CLAIMS)
+    assert all(item["elapsed_seconds"] >= pvc_snapshot.NUDGE_AFTER for item in result["snapshots"])
+
+
+def test_a_content_is_nudged_only_once_and_the_timeout_still_says_what_waits(failure, cluster):
+    stalled_backup(cluster)
+    message = failure(backup_id="outage", wait_timeout=60)
+    assert message.startswith("Timed out after 60s waiting for 2 snapshot(s)")
+    nudges = [name for name, body in cluster.patched
+              if logic.ANNOTATION_NUDGED in ((body.get("metadata") or {}).get("annotations") or {})]
+    assert len(nudges) == 2
