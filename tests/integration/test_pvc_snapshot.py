@@ -88,7 +88,7 @@ def test_absent_and_retention_delete_only_what_they_should(local_cluster, releas
         snapshot_task(local_cluster, release, tmp_path, backup_id=backup_id)
         time.sleep(1.1)  # creation timestamps have a resolution of one second
     # The newest set never becomes ready.
-    broken = snapshot_task(local_cluster, release, tmp_path, backup_id="r5", wait=False,
+    broken = snapshot_task(local_cluster, release, tmp_path, backup_id="r5", wait=False, retain=False,
                            snapshot_class=fault_class(error="transient backend error"))
     assert broken["changed"] is True
     # A snapshot that is not ours, and a pinned set.
