@@ -27,10 +27,11 @@ description:
     read back with a dictionary. A change of a secret value alone therefore does not change a
     redacted export. O(include_secrets=true) writes the real values, in files of mode 0600, and
     O(vault_password_file) encrypts every file that holds them with ansible-vault.
-  - C(index.yaml) records the cluster, context, namespace, release, revision, time and a SHA-256
+  - 'C(index.yaml) records the cluster, context, namespace, release, revision, time and a SHA-256
     of every file, except files that hold secret values (O(include_secrets=true)), for which it
-    records C(not recorded: the file holds secret values). Files whose content is unchanged are not rewritten, and when nothing changed
-    the index (and its time) stays as it was, so a re-run reports C(changed=false).
+    records C(not recorded: the file holds secret values). Files whose content is unchanged are
+    not rewritten, and when nothing changed the index (and its time) stays as it was, so a
+    re-run reports C(changed=false).'
   - No secret value is ever returned in the task result.
 options:
   dest:
@@ -50,7 +51,7 @@ options:
         (or vault password client script), the one you give C(ansible-playbook
         --vault-password-file). Read them back the same way; M(ansible.builtin.copy) and the
         C(file) lookup decrypt them when the playbook has the password.
-      - An unchanged export is not rewritten: each file is decrypted and compared.
+      - An unchanged export is not rewritten; each file is decrypted and compared.
     type: path
   vault_id:
     description:

@@ -22,7 +22,7 @@ description:
   - With O(wait), a snapshot is done when it is C(readyToUse) and bound to a
     VolumeSnapshotContent whose back-reference points at it.
   - A content the CSI driver has neither cut nor failed 20 seconds into the wait is touched once
-    (annotation C(inferno.ops/nudged-at)): after an API server outage, external-snapshotter's
+    (annotation C(inferno.ops/nudged-at)), because after an API server outage external-snapshotter's
     csi-snapshotter can leave such a content alone until its next full resync, and any update
     makes it try again. So a rerun after an outage completes in seconds, not minutes.
   - Fails fast, with a hint, on what cannot clear by itself - the snapshot API not served, a
@@ -45,7 +45,7 @@ description:
     release in that namespace; pin with this module (or C(playbooks/pin_backup.yml)) when the
     namespace may go before then.
   - With O(hold), O(state=pinned) and O(state=unpinned) set and clear C(inferno.ops/held-by=<hold>)
-    instead: the restore role holds the set it reads, so that a prune running meanwhile keeps it.
+    instead; the restore role holds the set it reads, so that a prune running meanwhile keeps it.
   - O(state=imported) brings back a backup in O(release_namespace) from its index, by snapshot
     handle (O(snapshots)), as a pre-provisioned VolumeSnapshotContent (Retain) and a VolumeSnapshot
     per entry. Every handle must be confirmed by the storage before the namespace or any snapshot
