@@ -728,7 +728,6 @@ class Snapshotter(object):
         doomed = set(name for backup_id in delete_ids for name in sets[backup_id]["snapshots"])
         return self.delete(sorted(doomed & set(snapshots)), kept, content_names=sorted(doomed & set(orphans)))
 
-
     # --- pinned and unpinned ---------------------------------------------------------------
     def pin_label(self):
         """(label, value) this task sets or clears: the user's pin, or the hold of a named holder."""
@@ -782,10 +781,11 @@ class Snapshotter(object):
         result = dict(changed=bool(changes), deleted=[], kept={}, snapshots=[],
                       labelled=sorted(name for _plural, name, _patch in changes))
         if self.module._diff:
-            result["diff"] = dict(before="\n".join("{0} {1}={2}".format(name, label, (items.get(name)["metadata"].get(
-                "labels") or {}).get(label)) for items in (snapshots, contents) for name in sorted(items)) + "\n",
-                after="\n".join("{0} {1}={2}".format(name, label, value if pin else None)
-                                 for items in (snapshots, contents) for name in sorted(items)) + "\n")
+            labelled = [(name, (item["metadata"].get("labels") or {}).get(label))
+                        for items in (snapshots, contents) for name, item in sorted(items.items())]
+            result["diff"] = dict(
+                before="".join("{0} {1}={2}\n".format(name, label, current) for name, current in labelled),
+                after="".join("{0} {1}={2}\n".format(name, label, value if pin else None) for name, _current in labelled))
         if self.module.check_mode:
             return result
         for plural, name, patch in changes:
