@@ -62,9 +62,13 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-# Folders that our modules stage files in, inside a backup folder, and that a killed run can leave
-# behind: never part of a backup (.vault-: plaintext config_export once staged for ansible-vault).
-STAGING = (".vault-", ".incoming-", ".replaced-")
+# Folders staged beside or inside a backup folder, which a killed run can leave behind: never part
+# of a backup. INCOMING and REPLACED are extract_verified's; LEFTOVER_VAULT_STAGING is where
+# config_export once staged plaintext for ansible-vault.
+INCOMING = ".incoming-"
+REPLACED = ".replaced-"
+LEFTOVER_VAULT_STAGING = ".vault-"
+STAGING = (LEFTOVER_VAULT_STAGING, INCOMING, REPLACED)
 
 
 def folder_files(folder):
@@ -156,7 +160,7 @@ def extract_verified(archive_path, document, destination, where):
     parent = os.path.dirname(os.path.abspath(destination))
     if not os.path.isdir(parent):
         os.makedirs(parent)
-    staging = tempfile.mkdtemp(prefix=".incoming-", dir=parent)
+    staging = tempfile.mkdtemp(prefix=INCOMING, dir=parent)
     try:
         with tarfile.open(archive_path, "r:") as archive:
             members = archive.getmembers()
@@ -195,7 +199,7 @@ def _swap_in(staging, destination):
     if not os.path.lexists(destination):
         os.rename(staging, destination)
         return
-    aside = tempfile.mkdtemp(prefix=".replaced-", dir=os.path.dirname(os.path.abspath(destination)))
+    aside = tempfile.mkdtemp(prefix=REPLACED, dir=os.path.dirname(os.path.abspath(destination)))
     old = os.path.join(aside, "old")
     os.rename(destination, old)
     try:

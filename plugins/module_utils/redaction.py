@@ -159,13 +159,17 @@ def _scrubbed_forms(secrets):
     return sorted(forms, key=len, reverse=True)
 
 
+def _masked_forms(text, forms):
+    for form in forms:
+        text = text.replace(form, MASK)
+    return text
+
+
 def redact_text(text, secrets):
     """``text`` with every occurrence of each secret (in each of its forms) replaced by the mask."""
     if not text:
         return text
-    for form in _scrubbed_forms(secrets):
-        text = text.replace(form, MASK)
-    return text
+    return _masked_forms(text, _scrubbed_forms(secrets))
 
 
 def redact_tree(tree, secrets):
@@ -177,15 +181,4 @@ def redact_tree(tree, secrets):
     in a string. Keys stay as they are: they are the result's field names, which callers read.
     """
     forms = _scrubbed_forms(secrets)
-
-    def scrub(value):
-        if isinstance(value, dict):
-            return dict((key, scrub(item)) for key, item in value.items())
-        if isinstance(value, (list, tuple)):
-            return [scrub(item) for item in value]
-        if isinstance(value, str):
-            for form in forms:
-                value = value.replace(form, MASK)
-        return value
-
-    return scrub(tree)
+    return replace_leaves(tree, lambda leaf, _before: _masked_forms(leaf, forms) if isinstance(leaf, str) else leaf)

@@ -599,11 +599,6 @@ def in_place_problems(plan, snapshots, contents, classes, parse_size):
     return problems
 
 
-def pre_restore_id(timestamp):
-    """The id of the set an in-place restore takes of the live claims first: pre-restore-<UTC time>."""
-    return "pre-restore-" + time.strftime("%Y%m%d%H%M%S", time.gmtime(timestamp))
-
-
 def choose_prunable(sets, keep_last=None, max_age_seconds=None, now=None):
     """Which backup sets retention deletes, and why each other set is kept.
 

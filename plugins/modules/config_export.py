@@ -157,6 +157,7 @@ import time
 
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible_collections.inferno.ops.plugins.module_utils import export
+from ansible_collections.inferno.ops.plugins.module_utils.backup_archive import LEFTOVER_VAULT_STAGING
 from ansible_collections.inferno.ops.plugins.module_utils.args_common import K8S_CONNECTION, RELEASE, argument_spec
 from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
     api_client,
@@ -168,8 +169,6 @@ from ansible_collections.inferno.ops.plugins.module_utils.release_state import R
 
 PAGE = 500
 INDEX = "index.yaml"
-# Where earlier versions staged plaintext for ansible-vault, inside dest.
-LEFTOVER_STAGING = ".vault-"
 VAULT_HEADER = "$ANSIBLE_VAULT;"
 
 
@@ -310,7 +309,7 @@ class Exporter(object):
         which a killed run left behind; the S3 upload leaves them out too (backup_archive.STAGING)."""
         for name in os.listdir(self.params["dest"]):
             path = os.path.join(self.params["dest"], name)
-            if name.startswith(LEFTOVER_STAGING) and os.path.isdir(path) and not os.path.islink(path):
+            if name.startswith(LEFTOVER_VAULT_STAGING) and os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path)
 
     def existing_texts(self):

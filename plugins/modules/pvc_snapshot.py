@@ -41,8 +41,8 @@ description:
   - O(state=pinned) labels every snapshot and retained content of the set O(backup_id) with
     C(inferno.ops/pin=true), so retention keeps it, also after its namespace is deleted;
     O(state=unpinned) removes that label. A snapshot pinned with C(kubectl label) passes its pin
-    on to its content at the next O(state=present), O(state=pruned) or O(state=pinned) of the
-    release in that namespace; pin with this module (or C(playbooks/pin_backup.yml)) when the
+    on to its content at the next O(state=present) or O(state=pruned) of the release in that
+    namespace (reported as a change); pin with this module (or C(playbooks/pin_backup.yml)) when the
     namespace may go before then.
   - With O(hold), O(state=pinned) and O(state=unpinned) set and clear C(inferno.ops/held-by=<hold>)
     instead; the restore role holds the set it reads, so that a prune running meanwhile keeps it.
@@ -437,8 +437,8 @@ class Snapshotter(object):
         self.create_all([body for _name, _pvc, body in to_create])
         result["created_seconds"] = round(time.monotonic() - self.started, 2)
         result["snapshots"] = self.wait_ready([(name, pvc) for name, pvc, _body in wanted])
-        if self.params["retain"]:
-            self.sync_kept_labels(self.our_snapshots())
+        if self.params["retain"] and self.sync_kept_labels(self.our_snapshots()):
+            result["changed"] = True
         return result
 
     def create_one(self, body):
@@ -720,13 +720,15 @@ class Snapshotter(object):
         except ValueError as error:
             self.fail(str(error))
         snapshots = self.our_snapshots()
-        self.sync_kept_labels(snapshots)
+        relabelled = self.sync_kept_labels(snapshots)
         orphans = self.orphaned_contents(snapshots)
         # A set whose snapshots are gone (namespace deleted) is still a backup: its contents keep the data.
         sets = logic.group_backup_sets(list(snapshots.values()) + list(orphans.values()))
         delete_ids, kept = logic.choose_prunable(sets, self.params["keep_last"], max_age, time.time())
         doomed = set(name for backup_id in delete_ids for name in sets[backup_id]["snapshots"])
-        return self.delete(sorted(doomed & set(snapshots)), kept, content_names=sorted(doomed & set(orphans)))
+        result = self.delete(sorted(doomed & set(snapshots)), kept, content_names=sorted(doomed & set(orphans)))
+        result["changed"] = result["changed"] or bool(relabelled)
+        return result
 
     # --- pinned and unpinned ---------------------------------------------------------------
     def pin_label(self):
@@ -735,10 +737,11 @@ class Snapshotter(object):
         return (logic.LABEL_HELD_BY, holder) if holder else (logic.LABEL_PIN, "true")
 
     def sync_kept_labels(self, snapshots):
-        """Give each labelled content of ``snapshots`` their pin and hold, so both hold once the namespace is gone.
+        """Give each labelled content of ``snapshots`` their pin and hold, so both hold once the namespace is gone;
+        returns the contents relabelled (or, in check mode, that would be).
 
-        A snapshot pinned with kubectl since it was taken passes its pin on here (at the next backup,
-        prune or pin of the release in this namespace).
+        A snapshot pinned with kubectl since it was taken passes its pin on here (at the next backup
+        or prune of the release in this namespace).
         """
         contents = self.our_contents()
         changed = []

@@ -541,7 +541,9 @@ def test_a_pin_set_with_kubectl_later_reaches_the_contents_at_the_next_prune(run
     retained_backups(cluster, run)
     for pvc in CLAIMS:  # kubectl label volumesnapshot ... inferno.ops/pin=true
         cluster.snapshots[logic.snapshot_name(pvc, "old")]["metadata"]["labels"][logic.LABEL_PIN] = "true"
-    assert run(state="pruned", keep_last=3)["deleted"] == []
+    relabelled = run(state="pruned", keep_last=3)
+    assert (relabelled["deleted"], relabelled["changed"]) == ([], True)  # the contents took the pin
+    assert run(state="pruned", keep_last=3)["changed"] is False
     cluster.snapshots.clear()
     result = run(state="pruned", keep_last=1)
     assert result["kept"] == {"old": PINNED, "new": NEWEST_READY}
