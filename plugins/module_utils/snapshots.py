@@ -49,6 +49,9 @@ LABEL_NAMESPACE = "inferno.ops/namespace"
 ANNOTATION_SOURCE_CLAIM = "inferno.ops/source-claim"
 # On a content a backup touched because the CSI driver had not cut it yet (pvc_snapshot's nudge).
 ANNOTATION_NUDGED = "inferno.ops/nudged-at"
+# On a pinned snapshot whose retained content carries the pin too, so deleting the snapshot (with its
+# namespace) keeps the pin. files/admission/pin-protection.yaml refuses to delete a pinned snapshot without it.
+ANNOTATION_PIN_ON_CONTENT = "inferno.ops/pin-on-content"
 RETAIN = "Retain"
 DELETE = "Delete"
 
@@ -207,6 +210,21 @@ def keep_labels_patch(current, wanted):
     """
     labels = dict((key, wanted.get(key)) for key in KEEP_LABELS if (current or {}).get(key) != wanted.get(key))
     return {"metadata": {"labels": labels}} if labels else None
+
+
+def pin_on_content_patch(snapshot_labels, snapshot_annotations, content):
+    """The merge patch that marks (or unmarks) a snapshot's pin as carried by ``content``; None when the mark is right.
+
+    The labels and ``content`` are as they will be once the caller's label patches have landed; the pin is
+    carried when both are pinned and the content is Retain (``content`` None: there is none).
+    """
+    carried = content is not None and (snapshot_labels or {}).get(LABEL_PIN) == "true" and (
+        (content["metadata"].get("labels") or {}).get(LABEL_PIN) == "true") and (
+        (content.get("spec") or {}).get("deletionPolicy") == RETAIN)
+    wanted = "true" if carried else None
+    if (snapshot_annotations or {}).get(ANNOTATION_PIN_ON_CONTENT) == wanted:
+        return None
+    return {"metadata": {"annotations": {ANNOTATION_PIN_ON_CONTENT: wanted}}}
 
 
 def retain_patch(content, labels):

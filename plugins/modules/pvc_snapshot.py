@@ -44,6 +44,10 @@ description:
     on to its content at the next O(state=present) or O(state=pruned) of the release in that
     namespace (reported as a change); pin with this module (or C(playbooks/pin_backup.yml)) when the
     namespace may go before then.
+  - Once a pinned snapshot's retained content carries the pin, the snapshot is annotated
+    C(inferno.ops/pin-on-content=true). The admission policy in C(files/admission/pin-protection.yaml)
+    refuses to delete a pinned snapshot without that mark, so a namespace deleted right after a
+    C(kubectl label) waits in Terminating until O(state=pinned) (or a prune) carries the pin over.
   - With O(hold), O(state=pinned) and O(state=unpinned) set and clear C(inferno.ops/held-by=<hold>)
     instead; the restore role holds the set it reads, so that a prune running meanwhile keeps it.
   - O(state=imported) brings back a backup in O(release_namespace) from its index, by snapshot
@@ -737,8 +741,9 @@ class Snapshotter(object):
         return (logic.LABEL_HELD_BY, holder) if holder else (logic.LABEL_PIN, "true")
 
     def sync_kept_labels(self, snapshots):
-        """Give each labelled content of ``snapshots`` their pin and hold, so both hold once the namespace is gone;
-        returns the contents relabelled (or, in check mode, that would be).
+        """Give each labelled content of ``snapshots`` their pin and hold, so both hold once the namespace is gone,
+        then mark each pinned snapshot whose content now carries its pin; returns the contents relabelled and the
+        snapshots marked (or, in check mode, that would be).
 
         A snapshot pinned with kubectl since it was taken passes its pin on here (at the next backup
         or prune of the release in this namespace).
@@ -749,12 +754,20 @@ class Snapshotter(object):
             content = contents.get((snapshot.get("status") or {}).get("boundVolumeSnapshotContentName"))
             if content is None:
                 continue
-            patch = logic.keep_labels_patch(content["metadata"].get("labels"), snapshot["metadata"].get("labels"))
+            labels = snapshot["metadata"].get("labels") or {}
+            patch = logic.keep_labels_patch(content["metadata"].get("labels"), labels)
             if patch:
                 changed.append(content["metadata"]["name"])
                 if not self.module.check_mode:
-                    self.custom.patch_cluster_custom_object(logic.GROUP, logic.VERSION, "volumesnapshotcontents",
-                                                            content["metadata"]["name"], patch)
+                    content = self.custom.patch_cluster_custom_object(logic.GROUP, logic.VERSION,
+                                                                      "volumesnapshotcontents",
+                                                                      content["metadata"]["name"], patch)
+            mark = logic.pin_on_content_patch(labels, snapshot["metadata"].get("annotations"), content)
+            if mark:
+                changed.append(snapshot["metadata"]["name"])
+                if not self.module.check_mode:
+                    self.tolerating(404, self.custom.patch_namespaced_custom_object, logic.GROUP, logic.VERSION,
+                                    self.namespace, "volumesnapshots", snapshot["metadata"]["name"], mark)
         return changed
 
     def pinned(self):
@@ -773,22 +786,34 @@ class Snapshotter(object):
                       "{3}). Nothing was changed.".format(backup_id, self.release, self.namespace, ", ".join(sorted(
                           logic.group_backup_sets(list(self.our_snapshots().values()) + list(
                               self.our_contents().values())))) or "none"))
-        changes = []
-        for plural, items in (("volumesnapshots", snapshots), ("volumesnapshotcontents", contents)):
-            for name, item in sorted(items.items()):
-                current = (item["metadata"].get("labels") or {}).get(label)
-                if pin and current != value:
-                    changes.append((plural, name, {"metadata": {"labels": {label: value}}}))
-                elif not pin and current is not None and (label == logic.LABEL_PIN or current == value):
-                    changes.append((plural, name, {"metadata": {"labels": {label: None}}}))
-        result = dict(changed=bool(changes), deleted=[], kept={}, snapshots=[],
-                      labelled=sorted(name for _plural, name, _patch in changes))
+        contents_after = dict((name, self.relabelled(item, label, value, pin)) for name, item in contents.items())
+        # A merge patch of the one label: None removes it.
+        changes = [("volumesnapshotcontents", name, {"metadata": {"labels": {label: after["metadata"]["labels"].get(label)}}})
+                   for name, after in sorted(contents_after.items())
+                   if after["metadata"]["labels"] != contents[name]["metadata"].get("labels")]
+        labelled = [name for _plural, name, _patch in changes]
+        for name, snapshot in sorted(snapshots.items()):
+            after = self.relabelled(snapshot, label, value, pin)["metadata"]
+            patch = {"metadata": {}}
+            if after["labels"] != snapshot["metadata"].get("labels"):
+                patch["metadata"]["labels"] = {label: after["labels"].get(label)}
+                labelled.append(name)
+            # The mark that lets the snapshot go with its namespace (files/admission/pin-protection.yaml).
+            mark = logic.pin_on_content_patch(after["labels"], snapshot["metadata"].get("annotations"), contents_after.get(
+                (snapshot.get("status") or {}).get("boundVolumeSnapshotContentName")))
+            if mark:
+                patch["metadata"]["annotations"] = mark["metadata"]["annotations"]
+            if patch["metadata"]:
+                changes.append(("volumesnapshots", name, patch))
+        if not pin:  # the snapshots lose their pin (and mark) before their contents, so a mark never outlives a pin
+            changes.reverse()
+        result = dict(changed=bool(changes), deleted=[], kept={}, snapshots=[], labelled=sorted(labelled))
         if self.module._diff:
-            labelled = [(name, (item["metadata"].get("labels") or {}).get(label))
-                        for items in (snapshots, contents) for name, item in sorted(items.items())]
+            labels = [(name, (item["metadata"].get("labels") or {}).get(label))
+                      for items in (snapshots, contents) for name, item in sorted(items.items())]
             result["diff"] = dict(
-                before="".join("{0} {1}={2}\n".format(name, label, current) for name, current in labelled),
-                after="".join("{0} {1}={2}\n".format(name, label, value if pin else None) for name, _current in labelled))
+                before="".join("{0} {1}={2}\n".format(name, label, current) for name, current in labels),
+                after="".join("{0} {1}={2}\n".format(name, label, value if pin else None) for name, _current in labels))
         if self.module.check_mode:
             return result
         for plural, name, patch in changes:
@@ -799,6 +824,17 @@ class Snapshotter(object):
                 self.tolerating(404, self.custom.patch_cluster_custom_object, logic.GROUP, logic.VERSION, plural,
                                 name, patch)
         return result
+
+    @staticmethod
+    def relabelled(item, label, value, pin):
+        """A copy of ``item`` with ``label`` set to ``value`` (pin) or cleared; a hold is cleared only when it is
+        ``value``'s."""
+        labels = dict(item["metadata"].get("labels") or {})
+        if pin:
+            labels[label] = value
+        elif label == logic.LABEL_PIN or labels.get(label) == value:
+            labels.pop(label, None)
+        return dict(item, metadata=dict(item["metadata"], labels=labels))
 
 
 def main():

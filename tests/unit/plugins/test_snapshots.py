@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible_collections.inferno.ops.plugins.module_utils import snapshots as logic
 
@@ -315,3 +317,40 @@ def test_every_name_and_label_made_from_a_valid_claim_name_is_valid(claim, backu
     for key, value in labels.items():
         assert len(value) <= 63 and LABEL_VALUE.match(value), (key, value)
     assert logic.snapshot_name(claim, backup_id) == taken["metadata"]["name"]  # the same name on every run
+
+
+# --- the pin protection (issue 25, case 1) ---------------------------------------------------------
+PIN_PROTECTION = Path(__file__).resolve().parents[3] / "files" / "admission" / "pin-protection.yaml"
+
+
+def test_the_pin_protection_reads_the_labels_and_mark_this_module_writes():
+    """files/admission/pin-protection.yaml repeats names owned here (CEL cannot import them): every name it
+    quotes is one of ours, and it quotes each one the check needs."""
+    policy = next(item for item in yaml.safe_load(PIN_PROTECTION.read_text())["items"]
+                  if item["kind"] == "ValidatingAdmissionPolicy")["spec"]
+    expressions = " ".join([condition["expression"] for condition in policy["matchConditions"]] + [
+        text for validation in policy["validations"] for text in (validation["expression"],
+                                                                  validation["messageExpression"])])
+    quoted = set(re.findall(r"'([a-z0-9.-]+/[a-z0-9-]+)'", expressions))
+    assert quoted == {logic.LABEL_MANAGED_BY, logic.LABEL_BACKUP_ID, logic.LABEL_PIN, logic.ANNOTATION_PIN_ON_CONTENT,
+                      logic.LABEL_INSTANCE}
+    assert "'{0}'".format(logic.MANAGED_BY) in expressions
+    assert policy["matchConstraints"]["resourceRules"][0]["apiGroups"] == [logic.GROUP]
+
+
+@pytest.mark.parametrize("snapshot_pin, content_pin, policy, annotations, patch", [
+    ("true", "true", logic.RETAIN, {}, "true"),
+    ("true", "true", logic.RETAIN, {logic.ANNOTATION_PIN_ON_CONTENT: "true"}, "unchanged"),
+    ("true", None, logic.RETAIN, {}, "unchanged"),
+    ("true", "true", logic.DELETE, {}, "unchanged"),
+    (None, "true", logic.RETAIN, {logic.ANNOTATION_PIN_ON_CONTENT: "true"}, None),
+    ("true", None, logic.RETAIN, {logic.ANNOTATION_PIN_ON_CONTENT: "true"}, None),
+])
+def test_a_snapshot_is_marked_when_its_retained_content_carries_its_pin(snapshot_pin, content_pin, policy,
+                                                                         annotations, patch):
+    labels = {logic.LABEL_PIN: snapshot_pin} if snapshot_pin else {}
+    content = {"metadata": {"labels": {logic.LABEL_PIN: content_pin} if content_pin else {}},
+               "spec": {"deletionPolicy": policy}}
+    expected = None if patch == "unchanged" else {"metadata": {"annotations": {logic.ANNOTATION_PIN_ON_CONTENT: patch}}}
+    assert logic.pin_on_content_patch(labels, annotations, content) == expected
+    assert logic.pin_on_content_patch(labels, {}, None) is None

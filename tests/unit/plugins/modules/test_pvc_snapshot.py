@@ -39,13 +39,14 @@ def matches(labels, selector):
 
 
 def merge_labels(item, patch):
-    """A merge patch's labels, as the API server applies them: None removes a label."""
-    labels = item["metadata"].setdefault("labels", {})
-    for key, value in ((patch.get("metadata") or {}).get("labels") or {}).items():
-        if value is None:
-            labels.pop(key, None)
-        else:
-            labels[key] = value
+    """A merge patch's labels and annotations, as the API server applies them: None removes one."""
+    for field in ("labels", "annotations"):
+        current = item["metadata"].setdefault(field, {})
+        for key, value in ((patch.get("metadata") or {}).get(field) or {}).items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = value
 
 
 class FakeCluster(object):
@@ -548,6 +549,58 @@ def test_a_pin_set_with_kubectl_later_reaches_the_contents_at_the_next_prune(run
     result = run(state="pruned", keep_last=1)
     assert result["kept"] == {"old": PINNED, "new": NEWEST_READY}
     assert result["deleted_contents"] == contents_of_deleted("middle")
+
+
+def marks(cluster, backup_id):
+    """The pin-on-content mark of each snapshot of the set (files/admission/pin-protection.yaml reads it)."""
+    return dict((name, (item["metadata"].get("annotations") or {}).get(logic.ANNOTATION_PIN_ON_CONTENT))
+                for name, item in sorted(cluster.snapshots.items())
+                if item["metadata"]["labels"].get(logic.LABEL_BACKUP_ID) == backup_id)
+
+
+def test_a_kubectl_pin_is_marked_carried_only_once_the_contents_have_it(run, cluster):
+    """Until the mark is there, the admission policy keeps the namespace from deleting the pinned snapshots."""
+    retained_backups(cluster, run)
+    for pvc in CLAIMS:
+        cluster.snapshots[logic.snapshot_name(pvc, "old")]["metadata"]["labels"][logic.LABEL_PIN] = "true"
+    assert set(marks(cluster, "old").values()) == {None}
+    preview = run(state="pruned", keep_last=3, check_mode=True)
+    assert preview["changed"] is True and set(marks(cluster, "old").values()) == {None}
+    run(state="pruned", keep_last=3)
+    assert set(marks(cluster, "old").values()) == {"true"}
+    assert set(marks(cluster, "middle").values()) == {None}
+    # Unpinned by hand: the next prune unpins the contents and takes the mark away.
+    for pvc in CLAIMS:
+        del cluster.snapshots[logic.snapshot_name(pvc, "old")]["metadata"]["labels"][logic.LABEL_PIN]
+    run(state="pruned", keep_last=3)
+    assert set(marks(cluster, "old").values()) == {None}
+    assert [name for name in contents_of(cluster, "old")
+            if cluster.contents[name]["metadata"]["labels"].get(logic.LABEL_PIN)] == []
+
+
+def test_pinning_marks_the_snapshots_after_their_contents_and_unpinning_unmarks_them_first(run, cluster):
+    retained_backups(cluster, run)
+    del cluster.patched[:]
+    run(state="pinned", backup_id="old")
+    snapshot_names = [logic.snapshot_name(pvc, "old") for pvc in CLAIMS]
+    assert [name for name, _patch in cluster.patched] == contents_of(cluster, "old") + snapshot_names
+    assert set(marks(cluster, "old").values()) == {"true"}
+    del cluster.patched[:]
+    run(state="unpinned", backup_id="old")
+    assert [name for name, _patch in cluster.patched] == list(reversed(contents_of(cluster, "old") + snapshot_names))
+    assert set(marks(cluster, "old").values()) == {None}
+    # A hold is no pin: it never marks a snapshot.
+    run(state="pinned", backup_id="old", hold="restore")
+    assert set(marks(cluster, "old").values()) == {None}
+
+
+def test_a_pin_whose_content_is_not_retained_is_never_marked(run, cluster):
+    """Without retain the content goes with the snapshot: the pin cannot outlive the namespace."""
+    cluster.backup("b1", "2026-11-20T10:00:00Z", pinned=True)
+    run(backup_id="b1", retain=False)
+    assert set(marks(cluster, "b1").values()) == {None}
+    assert run(state="pinned", backup_id="b1")["changed"] is False
+    assert set(marks(cluster, "b1").values()) == {None}
 
 
 def test_unpinning_a_snapshot_with_kubectl_unpins_its_contents_too(run, cluster):
