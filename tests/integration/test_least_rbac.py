@@ -243,6 +243,19 @@ def test_each_playbook_runs_as_a_service_account_with_only_its_documented_role(l
     assert backed_up.returncode == 0, backed_up.output
     assert (backups / "dev" / "inferno" / "first" / "snapshots.yaml").is_file()
 
+    custom = client.CustomObjectsApi(local_cluster.api)
+
+    def pin_by_hand(backup_id: str, pin: bool) -> None:
+        """kubectl label volumesnapshot ... inferno.ops/pin=true (or inferno.ops/pin-), as the cluster's admin.
+        The next backup or prune passes it on: it labels the contents and marks the snapshots."""
+        for item in custom.list_namespaced_custom_object("snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots",
+                                                         label_selector=f"inferno.ops/backup-id={backup_id}")["items"]:
+            custom.patch_namespaced_custom_object("snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots",
+                                                  item["metadata"]["name"],
+                                                  {"metadata": {"labels": {"inferno.ops/pin": "true" if pin else None}}})
+
+    pin_by_hand("first", True)  # the pre-upgrade backup below passes it on
+
     # An upgrade with its pre-upgrade backup, as prod does by default.
     upgraded = run("deploy", "-e", "inferno_pre_upgrade_backup=true",
                    *extra_vars(inferno_values={"podAnnotations": {"inferno.ops/test": "upgraded"}}))
@@ -262,6 +275,7 @@ def test_each_playbook_runs_as_a_service_account_with_only_its_documented_role(l
 
     # Issue 25, case 9: a backup taken with its secrets is restored with them, under the restore's
     # least RBAC (its Role could not write Secrets); a changed ConfigMap comes back with them.
+    pin_by_hand("first", False)  # the backup below passes the unpinning on
     core = client.CoreV1Api(local_cluster.api)
     original = core.read_namespaced_secret("inferno-secrets", namespace).data
     with_secrets = run("backup", "-e", "inferno_backup_id=with-secrets", "-e", "inferno_backup_include_secrets=true")
@@ -276,18 +290,19 @@ def test_each_playbook_runs_as_a_service_account_with_only_its_documented_role(l
     assert core.read_namespaced_secret("inferno-secrets", namespace).data == original
     assert core.read_namespaced_config_map("inferno-config", namespace).data == config
 
-    custom = client.CustomObjectsApi(local_cluster.api)
-
     def backups_left() -> set[str]:
         left = custom.list_namespaced_custom_object("snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots")
         return {item["metadata"]["labels"]["inferno.ops/backup-id"] for item in left["items"]}
 
-    # "first" pinned: retention keeps it beside the newest; unpinned: it goes. The restore held and released it.
-    pinned = run("pin", "-e", "inferno_backup_id=first")
-    assert pinned.returncode == 0 and "is pinned: retention keeps it" in pinned.output, pinned.output
+    # "first" pinned (by hand: the prune passes it on): retention keeps it beside the newest;
+    # unpinned with pin_backup.yml: it goes. The restore held and released it.
+    pin_by_hand("first", True)
     pruned = run("prune", "-e", "inferno_backup_keep_last=1")
     assert pruned.returncode == 0, pruned.output
     assert backups_left() == {"first", "with-secrets"}, backups_left()
+    marked = custom.list_namespaced_custom_object("snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots",
+                                                  label_selector="inferno.ops/backup-id=first")["items"]
+    assert {item["metadata"]["annotations"].get("inferno.ops/pin-on-content") for item in marked} == {"true"}
     unpinned = run("pin", "-e", "inferno_backup_id=first", "-e", "inferno_backup_pin=false")
     assert unpinned.returncode == 0, unpinned.output
     pruned = run("prune", "-e", "inferno_backup_keep_last=1")

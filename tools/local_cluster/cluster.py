@@ -43,6 +43,9 @@ SNAPSHOT_CLASS = csi.SNAPSHOT_CLASS
 SIMULATED_STORAGE_STAGES = ("provision-claims.yaml", "delete-released-volumes.yaml")
 NODES = (("kwok-node-0", "zone-a"), ("kwok-node-1", "zone-b"), ("kwok-node-2", "zone-c"))
 STAGES_DIR = Path(__file__).resolve().parent / "stages"
+# What the collection asks a cluster admin to apply once per cluster (README, "Backups"), applied here
+# as that admin would.
+ADMIN_MANIFESTS = (Path(__file__).resolve().parents[2] / "files" / "admission" / "pin-protection.yaml",)
 START_TIMEOUT = 60.0
 # Set to 0 to start the control plane and kwok nodes only (no root, containerd or cargo needed).
 REAL_NODE_ENV = "INFERNO_LOCAL_CLUSTER_REAL_NODE"
@@ -453,7 +456,7 @@ class LocalCluster:
         return self._api_client
 
     def _install_addons(self, paths: build.Paths, storage_objects: list[dict]) -> None:
-        """CRDs, the default StorageClass and VolumeSnapshotClass, and the fake nodes."""
+        """CRDs, the default StorageClass and VolumeSnapshotClass, the admin's manifests, and the fake nodes."""
         from kubernetes import client, utils
 
         api = self._api()
@@ -474,6 +477,8 @@ class LocalCluster:
                                                                           "volumesnapshotclasses", item)
             else:
                 utils.create_from_dict(api, item)
+        for manifest in ADMIN_MANIFESTS:
+            utils.create_from_yaml(api, str(manifest))
         core = client.CoreV1Api(api)
         for name, zone in NODES:
             core.create_node({
