@@ -346,8 +346,8 @@ def test_the_pin_protection_reads_the_labels_and_mark_this_module_writes():
     (None, "true", logic.RETAIN, {logic.ANNOTATION_PIN_ON_CONTENT: "true"}, None),
     ("true", None, logic.RETAIN, {logic.ANNOTATION_PIN_ON_CONTENT: "true"}, None),
 ])
-def test_a_snapshot_is_marked_when_its_retained_content_carries_its_pin(snapshot_pin, content_pin, policy,
-                                                                         annotations, patch):
+def test_a_snapshot_is_marked_when_its_retained_content_carries_its_pin(
+        snapshot_pin, content_pin, policy, annotations, patch):
     labels = {logic.LABEL_PIN: snapshot_pin} if snapshot_pin else {}
     content = {"metadata": {"labels": {logic.LABEL_PIN: content_pin} if content_pin else {}},
                "spec": {"deletionPolicy": policy}}
