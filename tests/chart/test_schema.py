@@ -44,6 +44,8 @@ CASES = {
                                      "config.model.INFERNO_MODELS_DIR is computed by the chart"),
     "existing-secret-and-values": (["existingSecret=mine", "secrets.OAUTH2_CLIENT_ID=x"], CHECKS,
                                    "existingSecret (mine) and values under secrets.* are both set"),
+    "batch-below-context": (["config.model.INFERNO_BATCH_SIZE=32"], CHECKS,
+                            "config.model.INFERNO_BATCH_SIZE (32) is below config.model.INFERNO_CONTEXT_SIZE (2048)"),
     "negative-pre-stop-sleep": (["preStopSleepSeconds=-1"], SCHEMA, "preStopSleepSeconds: Must be greater than or equal to 0"),
     "pre-stop-sleep-outlasts-the-grace-period": (["preStopSleepSeconds=60"], CHECKS,
                                                  "preStopSleepSeconds (60) must be shorter than terminationGracePeriodSeconds (60)"),

@@ -35,7 +35,7 @@ INFERNO_DOWNLOAD_DIR: {{ printf "%s/downloads" $state | quote }}
 INFERNO_BACKUP_DIR: {{ printf "%s/backups" $state | quote }}
 INFERNO_BIND_PORT: {{ include "inferno.port" . | quote }}
 INFERNO_SERVER: {{ printf "{bind_address=%q,port=%s,request_timeout_seconds=%d}" (get $api "INFERNO_BIND_ADDRESS" | default "0.0.0.0" | toString) (include "inferno.port" .) (get $api "INFERNO_REQUEST_TIMEOUT" | default 300 | int) | quote }}
-INFERNO_BACKEND_CONFIG: {{ printf "{gpu_enabled=%t,context_size=%d,batch_size=%d}" (get $model "INFERNO_GPU_ENABLED" | default false | toString | eq "true") (get $model "INFERNO_CONTEXT_SIZE" | default 2048 | int) (get $model "INFERNO_BATCH_SIZE" | default 32 | int) | quote }}
+INFERNO_BACKEND_CONFIG: {{ printf "{gpu_enabled=%t,context_size=%d,batch_size=%d}" (get $model "INFERNO_GPU_ENABLED" | default false | toString | eq "true") (get $model "INFERNO_CONTEXT_SIZE" | default 2048 | int) (get $model "INFERNO_BATCH_SIZE" | default 2048 | int) | quote }}
 INFERNO_MODEL_SECURITY: {{ printf "{max_model_size_gb=%.1f}" (get $model "INFERNO_MAX_MODEL_SIZE_GB" | default 50 | float64) | quote }}
 INFERNO_METRICS_ENABLED: {{ .Values.monitoring.enabled | toString | quote }}
 INFERNO_METRICS_PORT: {{ include "inferno.port" . | quote }}

@@ -46,6 +46,12 @@ Called once, from deployment.yaml.
 {{- $errors = append $errors (printf "existingSecret (%s) and values under secrets.* are both set; the chart loads only the existing Secret. Move the values into that Secret and leave secrets.* empty." .Values.existingSecret) }}
 {{- end }}
 
+{{- $context := int (.Values.config.model.INFERNO_CONTEXT_SIZE | default 2048) }}
+{{- $batch := int (.Values.config.model.INFERNO_BATCH_SIZE | default 2048) }}
+{{- if lt $batch $context }}
+{{- $errors = append $errors (printf "config.model.INFERNO_BATCH_SIZE (%d) is below config.model.INFERNO_CONTEXT_SIZE (%d): Inferno 0.10.3 decodes a whole prompt in one batch, and a prompt longer than the batch aborts the server (llama.cpp's GGML_ASSERT), so one long request would restart the pod. Set INFERNO_BATCH_SIZE to INFERNO_CONTEXT_SIZE or more; a prompt longer than the context then gets an HTTP 500 and the server stays up." $batch $context) }}
+{{- end }}
+
 {{- $derived := include "inferno.derivedEnv" . | fromYaml }}
 {{- range $group, $vars := .Values.config }}
 {{- range $name, $_ := $vars }}
