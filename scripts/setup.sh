@@ -47,7 +47,8 @@ KUBE_VALIDATE_OLD_DIR_NAME="kubernetes-validate-1.28.3"
 # The real node of the local cluster (tools/local_cluster/node.py): Debian bookworm's
 # containerd 1.6, runc 1.1 and CNI plugins 1.1, which are maintained there with security
 # fixes; containerd v2 from source would add a second Go build to every cold start.
-NODE_PACKAGES=(containerd runc containernetworking-plugins iptables busybox-static gcc libc6-dev)
+# cmake, g++ and libclang-dev build llama.cpp, Inferno's gguf backend (tools/local_cluster/inferno_binary.py).
+NODE_PACKAGES=(containerd runc containernetworking-plugins iptables busybox-static gcc libc6-dev cmake g++ libclang-dev)
 # Inferno 0.10 is Rust edition 2024.
 MIN_RUST="1.85"
 # ---------------------------------------------------------------------------

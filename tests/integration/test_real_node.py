@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import json
+import os
 import re
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
 from tools.local_cluster import build, csi_build, network, node
+from tools.models import alphabet_model
 from tools.local_cluster.cluster import LocalCluster
 from tools.local_cluster.processes import ClusterError
 
@@ -57,6 +59,16 @@ def get(url: str, timeout: float = 5.0) -> tuple[int, str]:
     request = urllib.request.Request(url, headers={"Connection": "close"})
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (cluster addresses only)
         return response.status, response.read().decode()
+
+
+def post(url: str, body: dict, timeout: float = 60.0) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Connection": "close"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (cluster addresses only)
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def crictl(*args: str) -> str:
@@ -171,6 +183,32 @@ def test_health_metrics_and_models_answer_through_the_cluster_ip_service(dev_rel
     status, body = get(f"http://{dev_release.service_ip}:9090/metrics")
     families = {family.name for family in text_string_to_metric_families(body)}
     assert status == 200 and "inferno_uptime_seconds" in families, sorted(families)
+
+
+def test_the_image_infers_with_a_gguf_model_in_the_models_claim(local_cluster, dev_release, tmp_path):
+    """The image's Inferno has the gguf backend: a model in the models claim answers a completion
+    through the Service, with the text its weights fix (issue 26). The test writes the model into
+    the claim's folder on the node itself, under a temporary name renamed into place; delivering
+    models is the collection's next step."""
+    core = client.CoreV1Api(local_cluster.api)
+    claim = core.read_namespaced_persistent_volume_claim("inferno-models-pvc", dev_release.namespace)
+    volume = core.read_persistent_volume(claim.spec.volume_name)
+    folder = local_cluster.control_plane.csi_layout().volumes / volume.spec.csi.volume_handle
+    partial = alphabet_model.write_alphabet_model(folder / ".alphabet.gguf.partial")
+    os.chown(partial, 1000, 1000)
+    model = partial.rename(folder / "alphabet.gguf")
+    try:
+        status, body = get(f"http://{dev_release.service_ip}:8000/v1/models")
+        assert status == 200 and "alphabet.gguf" in [item["id"] for item in json.loads(body)["data"]], body
+        # Sampling that 0.10.3 gets right: it ranks by a probability llama-cpp-2 leaves at 0, so a
+        # temperature under 0.01 gives the last vocabulary id and the default top_k (40) ids 0-39 only.
+        status, body = post(f"http://{dev_release.service_ip}:8000/v1/completions", {
+            "model": "alphabet.gguf", "prompt": "abc", "max_tokens": 5, "temperature": 0.1, "top_k": 1000,
+            "top_p": 1.0})
+        assert status == 200, body
+        assert json.loads(body)["choices"][0]["text"] == alphabet_model.expected_text("abc", 5) == "defgh", body
+    finally:
+        model.unlink()
 
 
 def test_the_guides_port_forward_serves_metrics(local_cluster, dev_release):

@@ -12,8 +12,8 @@ Three images:
   until it is told to stop (``pause.c``, compiled here with ``gcc -static``).
 * ``localhost/inferno-ops/busybox`` -- Debian's static busybox, for the helper pods
   of local-path-provisioner (they run ``sh`` with ``mkdir``/``rm``).
-* ``docker.io/library/inferno:<version>`` -- the cargo-built ``inferno`` with the
-  shared libraries it links, the CA bundle, a passwd entry for UID 1000, and Debian's
+* ``docker.io/library/inferno:<version>`` -- the cargo-built ``inferno`` (with its gguf
+  backend, llama.cpp) and the shared libraries it links, the CA bundle, a passwd entry for UID 1000, and Debian's
   ``uname``: Inferno runs ``uname -r`` when it starts its update service, and without it
   logs "Failed to initialize upgrade system" and answers 503 on /v1/upgrade/*. The
   chart's ``image.repository: inferno`` resolves to this name.
@@ -38,8 +38,9 @@ from pathlib import Path
 
 from . import build, inferno_binary
 
-# Bump when what goes into an image changes, so cached archives are rebuilt.
-RECIPE_VERSION = "2"
+# Bump when what goes into an image changes, so cached archives are rebuilt (3: Inferno with its
+# gguf backend, and the libgomp and libstdc++ it links).
+RECIPE_VERSION = "3"
 PAUSE_SOURCE = Path(__file__).resolve().parent / "pause.c"
 PAUSE_IMAGE = "localhost/inferno-ops/pause:1"
 BUSYBOX_BINARY = Path("/bin/busybox")

@@ -1,13 +1,19 @@
 """The real Inferno, built from its crate on crates.io and cached by version.
 
     cargo install inferno-ai --version <INFERNO_VERSION> --locked \\
-        --no-default-features --features download --root CACHE_ROOT/inferno/<version>-<profile>
+        --no-default-features --features download,gguf --root CACHE_ROOT/inferno/<version>-<features>-<profile>
 
-``download`` is the feature set of Inferno's "standard" image: the HTTP API, metrics and
-model downloads with rustls, no OpenSSL and no GGUF/ONNX backends. The crate's release
-profile asks for fat LTO and one codegen unit (about 25 minutes on two cores); the build
-here turns LTO off and uses 16 codegen units (10 minutes on two idle cores, about 20 beside
-the control plane's Go build), which serves the same.
+``download`` is the HTTP API, metrics and model downloads with rustls (no OpenSSL); ``gguf`` is
+the llama.cpp backend (llama-cpp-2, which builds its vendored llama.cpp with cmake and g++ and
+runs bindgen, so libclang), the only backend of 0.10.3 that infers (its ONNX is a stub). The
+binary then links libgomp and libstdc++ too, which the image takes with it (images.py, ldd).
+
+The crate's release profile asks for fat LTO and one codegen unit (about 25 minutes on two
+cores). The build here turns LTO off, uses 16 codegen units and Rust's opt-level 1: 518 s on two
+idle cores, llama.cpp included, less than the 10 minutes of the backend-less build at opt-level 3.
+The opt-level is Rust's only: the cmake crate still builds llama.cpp as Release. SOURCE_DATE_EPOCH
+makes llama.cpp's CMake build for any x86-64 (GGML_NATIVE off) rather than this machine's CPU, so
+the image runs wherever the node runs.
 0.8.0, the tag in the chart's values, was never published on crates.io; 0.10.3 is the
 newest release there.
 """
@@ -27,11 +33,15 @@ from . import build
 
 INFERNO_CRATE = "inferno-ai"
 INFERNO_VERSION = "0.10.3"
-FEATURES = "download"
+FEATURES = "download,gguf"
 # Inferno 0.10 is written in Rust edition 2024.
 MIN_RUST = (1, 85)
-PROFILE = {"CARGO_PROFILE_RELEASE_LTO": "false", "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "16"}
-PROFILE_NAME = "nolto-cgu16"
+# The environment of the build: the profile (see above) and a portable llama.cpp.
+BUILD_ENV = {"CARGO_PROFILE_RELEASE_LTO": "false", "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "16",
+             "CARGO_PROFILE_RELEASE_OPT_LEVEL": "1", "SOURCE_DATE_EPOCH": "0"}
+PROFILE_NAME = "o1-nolto-cgu16"
+# What the gguf backend's build needs beyond Rust: Debian's packages, and a file each one installs.
+GGUF_BUILD_PACKAGES = {"cmake": "cmake", "g++": "g++", "libclang-dev": "libclang.so"}
 STAMP_NAME = ".complete"
 
 
@@ -58,6 +68,17 @@ def find_cargo() -> str:
     return found
 
 
+def gguf_build_problem() -> str | None:
+    """Why llama.cpp cannot be built here (the packages to install), or None when it can."""
+    missing = [package for package, found in GGUF_BUILD_PACKAGES.items() if not (
+        shutil.which(found) if not found.endswith(".so") else
+        os.environ.get("LIBCLANG_PATH") or list(Path("/usr/lib").glob(f"llvm-*/lib/{found}")))]
+    if not missing:
+        return None
+    return (f"building Inferno's gguf backend (llama.cpp) needs {', '.join(missing)}: run `make setup`, or "
+            f"`apt-get install {' '.join(missing)}`, then `scripts/cluster up` again")
+
+
 def check_rust(cargo: str) -> None:
     version = subprocess.run([cargo, "--version"], capture_output=True, text=True, check=False).stdout
     match = re.search(r"cargo (\d+)\.(\d+)", version)
@@ -74,18 +95,21 @@ def ensure_built(progress: build.Progress | None = None, version: str = INFERNO_
     progress = progress or build.Progress()
     cargo = find_cargo()
     check_rust(cargo)
+    problem = gguf_build_problem()
+    if problem:
+        raise build.BuildError(problem)
     root = install_root(version)
     with build.build_lock(root.parent):
         if is_built(version):
             return binary_path(version)
         started = time.monotonic()
-        progress(f"cargo install {INFERNO_CRATE} {version} into {root} (10-20 minutes on two cores)")
+        progress(f"cargo install {INFERNO_CRATE} {version} into {root} (about 9 minutes on two idle cores)")
         shutil.rmtree(root, ignore_errors=True)
         partial = tempfile.mkdtemp(prefix="inferno-ops-cargo-", dir=root.parent)
         args = [cargo, "install", INFERNO_CRATE, "--version", version, "--locked", "--no-default-features",
                 "--features", FEATURES, "--bin", "inferno", "--root", partial]
         try:
-            build.run(args, progress, env={**os.environ, **PROFILE})
+            build.run(args, progress, env={**os.environ, **BUILD_ENV})
         except build.BuildError as error:
             shutil.rmtree(partial, ignore_errors=True)
             raise build.BuildError(
@@ -93,7 +117,7 @@ def ensure_built(progress: build.Progress | None = None, version: str = INFERNO_
                 "reached (`cargo search inferno-ai`) and that the disk has a few GiB free, then run "
                 "`scripts/cluster up` again.") from error
         seconds = round(time.monotonic() - started, 1)
-        stamp = {"crate": INFERNO_CRATE, "version": version, "features": FEATURES, "profile": PROFILE,
+        stamp = {"crate": INFERNO_CRATE, "version": version, "features": FEATURES, "environment": BUILD_ENV,
                  "build_seconds": seconds, "bytes": (Path(partial) / "bin" / "inferno").stat().st_size}
         (Path(partial) / STAMP_NAME).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
         os.chmod(partial, 0o755)

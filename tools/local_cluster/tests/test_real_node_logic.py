@@ -112,6 +112,17 @@ def test_an_old_rust_is_refused_with_the_update_command(tmp_path):
         inferno_binary.check_rust(str(fake))
 
 
+def test_a_machine_without_llamas_build_tools_is_told_which_packages_to_install(monkeypatch):
+    monkeypatch.setattr(inferno_binary.shutil, "which", lambda name: None if name == "cmake" else f"/usr/bin/{name}")
+    monkeypatch.setattr(inferno_binary.Path, "glob", lambda self, pattern: iter(()))
+    monkeypatch.delenv("LIBCLANG_PATH", raising=False)
+    assert inferno_binary.gguf_build_problem() == (
+        "building Inferno's gguf backend (llama.cpp) needs cmake, libclang-dev: run `make setup`, or "
+        "`apt-get install cmake libclang-dev`, then `scripts/cluster up` again")
+    monkeypatch.setenv("LIBCLANG_PATH", "/opt/llvm/lib")
+    assert "needs cmake:" in inferno_binary.gguf_build_problem()
+
+
 def test_kubelet_configuration_fits_this_host():
     layout = node.NodeLayout(Path("/tmp/cluster/node"))
     config = node.kubelet_config(layout, "192.0.2.2", 10250, 10248, Path("ca.crt"), (Path("k.crt"), Path("k.key")))
