@@ -212,6 +212,35 @@ def keep_labels_patch(current, wanted):
     return {"metadata": {"labels": labels}} if labels else None
 
 
+def contents_by_name(custom):
+    """Every VolumeSnapshotContent, by name, from a CustomObjectsApi: one list rather than one read per snapshot."""
+    items = custom.list_cluster_custom_object(GROUP, VERSION, "volumesnapshotcontents")["items"]
+    return dict((item["metadata"]["name"], item) for item in items)
+
+
+def with_labels(item, labels):
+    """A copy of ``item`` with a merge patch of ``labels`` applied (None removes a label), as the API server does."""
+    merged = dict(item["metadata"].get("labels") or {})
+    for key, value in labels.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return dict(item, metadata=dict(item["metadata"], labels=merged))
+
+
+def keep_label_change(labels, label, value, pin):
+    """The merge patch of ``labels`` (a dict of one label, or {}) that pins (sets ``label`` to ``value``) or unpins.
+
+    Unpinning removes the user's pin whatever its value, but a hold only when it is ``value``'s (another
+    holder's hold stays).
+    """
+    current = (labels or {}).get(label)
+    if pin:
+        return {label: value} if current != value else {}
+    return {label: None} if current is not None and (label == LABEL_PIN or current == value) else {}
+
+
 def pin_on_content_patch(snapshot_labels, snapshot_annotations, content):
     """The merge patch that marks (or unmarks) a snapshot's pin as carried by ``content``; None when the mark is right.
 

@@ -268,10 +268,7 @@ class BackupReader(object):
             raise
 
     def contents(self):
-        """Every VolumeSnapshotContent, by name."""
-        items = client.CustomObjectsApi(self.api).list_cluster_custom_object(
-            logic.GROUP, logic.VERSION, "volumesnapshotcontents")["items"]
-        return dict((item["metadata"]["name"], item) for item in items)
+        return logic.contents_by_name(client.CustomObjectsApi(self.api))
 
     def classes(self):
         """Every StorageClass, by name, as the API returns them."""

@@ -398,9 +398,7 @@ class Snapshotter(object):
         return drivers
 
     def contents(self):
-        """Every VolumeSnapshotContent, by name: one list per poll rather than one read per snapshot."""
-        items = self.custom.list_cluster_custom_object(logic.GROUP, logic.VERSION, "volumesnapshotcontents")["items"]
-        return dict((item["metadata"]["name"], item) for item in items)
+        return logic.contents_by_name(self.custom)
 
     # --- present -----------------------------------------------------------------
     def present(self):
@@ -759,9 +757,9 @@ class Snapshotter(object):
             if patch:
                 changed.append(content["metadata"]["name"])
                 if not self.module.check_mode:
-                    content = self.custom.patch_cluster_custom_object(logic.GROUP, logic.VERSION,
-                                                                      "volumesnapshotcontents",
-                                                                      content["metadata"]["name"], patch)
+                    self.custom.patch_cluster_custom_object(logic.GROUP, logic.VERSION, "volumesnapshotcontents",
+                                                            content["metadata"]["name"], patch)
+                content = logic.with_labels(content, patch["metadata"]["labels"])  # check mode reports the mark too
             mark = logic.pin_on_content_patch(labels, snapshot["metadata"].get("annotations"), content)
             if mark:
                 changed.append(snapshot["metadata"]["name"])
@@ -786,21 +784,22 @@ class Snapshotter(object):
                       "{3}). Nothing was changed.".format(backup_id, self.release, self.namespace, ", ".join(sorted(
                           logic.group_backup_sets(list(self.our_snapshots().values()) + list(
                               self.our_contents().values())))) or "none"))
-        contents_after = dict((name, self.relabelled(item, label, value, pin)) for name, item in contents.items())
-        # A merge patch of the one label: None removes it.
-        changes = [("volumesnapshotcontents", name, {"metadata": {"labels": {label: after["metadata"]["labels"].get(label)}}})
-                   for name, after in sorted(contents_after.items())
-                   if after["metadata"]["labels"] != contents[name]["metadata"].get("labels")]
+        changes, contents_after = [], {}
+        for name, content in sorted(contents.items()):
+            labels = logic.keep_label_change(content["metadata"].get("labels"), label, value, pin)
+            contents_after[name] = logic.with_labels(content, labels)
+            if labels:
+                changes.append(("volumesnapshotcontents", name, {"metadata": {"labels": labels}}))
         labelled = [name for _plural, name, _patch in changes]
         for name, snapshot in sorted(snapshots.items()):
-            after = self.relabelled(snapshot, label, value, pin)["metadata"]
-            patch = {"metadata": {}}
-            if after["labels"] != snapshot["metadata"].get("labels"):
-                patch["metadata"]["labels"] = {label: after["labels"].get(label)}
+            labels = logic.keep_label_change(snapshot["metadata"].get("labels"), label, value, pin)
+            patch = {"metadata": {"labels": labels}} if labels else {"metadata": {}}
+            if labels:
                 labelled.append(name)
             # The mark that lets the snapshot go with its namespace (files/admission/pin-protection.yaml).
-            mark = logic.pin_on_content_patch(after["labels"], snapshot["metadata"].get("annotations"), contents_after.get(
-                (snapshot.get("status") or {}).get("boundVolumeSnapshotContentName")))
+            mark = logic.pin_on_content_patch(
+                logic.with_labels(snapshot, labels)["metadata"]["labels"], snapshot["metadata"].get("annotations"),
+                contents_after.get((snapshot.get("status") or {}).get("boundVolumeSnapshotContentName")))
             if mark:
                 patch["metadata"]["annotations"] = mark["metadata"]["annotations"]
             if patch["metadata"]:
@@ -824,17 +823,6 @@ class Snapshotter(object):
                 self.tolerating(404, self.custom.patch_cluster_custom_object, logic.GROUP, logic.VERSION, plural,
                                 name, patch)
         return result
-
-    @staticmethod
-    def relabelled(item, label, value, pin):
-        """A copy of ``item`` with ``label`` set to ``value`` (pin) or cleared; a hold is cleared only when it is
-        ``value``'s."""
-        labels = dict(item["metadata"].get("labels") or {})
-        if pin:
-            labels[label] = value
-        elif label == logic.LABEL_PIN or labels.get(label) == value:
-            labels.pop(label, None)
-        return dict(item, metadata=dict(item["metadata"], labels=labels))
 
 
 def main():

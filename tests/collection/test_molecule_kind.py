@@ -430,6 +430,9 @@ def test_the_dockerfile_pins_its_bases_and_builds_the_crate_the_chart_runs():
     assert (f'cargo install {inferno_binary.INFERNO_CRATE} --version "${{INFERNO_VERSION}}" --locked '
             f"--no-default-features --features {inferno_binary.FEATURES}") in install
     assert "--bin inferno" in install
+    # The build's environment (profile, portable llama.cpp) is the local cluster's, named once in inferno_binary.
+    text = " ".join(lines)
+    assert all(f"{name}={value}" in text for name, value in inferno_binary.BUILD_ENV.items()), inferno_binary.BUILD_ENV
 
 
 def test_the_dockerfile_runs_as_uid_1000_with_the_charts_command():

@@ -89,3 +89,11 @@ def forget_backups(cluster: Cluster, namespace: str) -> None:
         except client.ApiException as error:
             if error.status != 404:
                 raise
+
+
+def pin_by_hand(cluster: Cluster, namespace: str, backup_id: str, pin: bool = True) -> list[str]:
+    """`kubectl label volumesnapshot -l inferno.ops/backup-id=<id> inferno.ops/pin=true` (or `inferno.ops/pin-`),
+    as a user pins a backup set by hand; returns the snapshots it labelled."""
+    labelled = cluster.run_kubectl("label", "volumesnapshots", "-n", namespace, "-l", f"inferno.ops/backup-id={backup_id}",
+                                   "inferno.ops/pin=true" if pin else "inferno.ops/pin-", "--overwrite").stdout
+    return sorted(line.split()[0].split("/", 1)[1] for line in labelled.splitlines() if line.strip())

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from .kube import delete_namespace, eventually
+from .kube import delete_namespace, eventually, pin_by_hand
 from .playbooks import QUICK_START, REPO, ansible_playbook, extra_vars, module_task
 from .test_volume_data import CLAIMS, WRITE, digests, inferno_ready, run_pod
 
@@ -96,10 +96,8 @@ def test_a_deleted_namespace_comes_back_from_s3_with_its_data(local_cluster, s3_
                    for entry in index["entries"])
         # Pinned by hand, as a user would (issue 25, case 1), and the namespace deleted at once:
         # nothing of ours runs in between to pass the pin on to the contents.
-        old = [name for name in snapshot_names(local_cluster, source) if name.endswith("-old")]
-        for name in old:
-            client.CustomObjectsApi(local_cluster.api).patch_namespaced_custom_object(
-                *SNAPSHOTS, source, "volumesnapshots", name, {"metadata": {"labels": {"inferno.ops/pin": "true"}}})
+        old = pin_by_hand(local_cluster, source, "old")
+        assert len(old) == claims
         listed = play("playbooks/list_backups.yml", namespace=source)
         assert "dr1  uploaded" in listed.output and "old  uploaded" in listed.output
         assert re.search(r"old revision \d+ \d+/\d+ ready .* \(pinned\)", " ".join(listed.output.split())), listed.output

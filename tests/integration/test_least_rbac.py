@@ -26,6 +26,7 @@ from tests.collection.test_build import build_and_install
 
 from tests.chart.rendering import helm_binary
 
+from .kube import pin_by_hand
 from .playbooks import ON_SIMULATED_NODES, REPO, ansible_playbook, extra_vars, history
 
 PLAYBOOKS = {"deploy": "inferno.ops.deploy", "status": "inferno.ops.status", "backup": "inferno.ops.backup",
@@ -244,17 +245,7 @@ def test_each_playbook_runs_as_a_service_account_with_only_its_documented_role(l
     assert (backups / "dev" / "inferno" / "first" / "snapshots.yaml").is_file()
 
     custom = client.CustomObjectsApi(local_cluster.api)
-
-    def pin_by_hand(backup_id: str, pin: bool) -> None:
-        """kubectl label volumesnapshot ... inferno.ops/pin=true (or inferno.ops/pin-), as the cluster's admin.
-        The next backup or prune passes it on: it labels the contents and marks the snapshots."""
-        for item in custom.list_namespaced_custom_object("snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots",
-                                                         label_selector=f"inferno.ops/backup-id={backup_id}")["items"]:
-            custom.patch_namespaced_custom_object("snapshot.storage.k8s.io", "v1", namespace, "volumesnapshots",
-                                                  item["metadata"]["name"],
-                                                  {"metadata": {"labels": {"inferno.ops/pin": "true" if pin else None}}})
-
-    pin_by_hand("first", True)  # the pre-upgrade backup below passes it on
+    pin_by_hand(local_cluster, namespace, "first", True)  # the pre-upgrade backup below passes it on
 
     # An upgrade with its pre-upgrade backup, as prod does by default.
     upgraded = run("deploy", "-e", "inferno_pre_upgrade_backup=true",
@@ -275,7 +266,7 @@ def test_each_playbook_runs_as_a_service_account_with_only_its_documented_role(l
 
     # Issue 25, case 9: a backup taken with its secrets is restored with them, under the restore's
     # least RBAC (its Role could not write Secrets); a changed ConfigMap comes back with them.
-    pin_by_hand("first", False)  # the backup below passes the unpinning on
+    pin_by_hand(local_cluster, namespace, "first", False)  # the backup below passes the unpinning on
     core = client.CoreV1Api(local_cluster.api)
     original = core.read_namespaced_secret("inferno-secrets", namespace).data
     with_secrets = run("backup", "-e", "inferno_backup_id=with-secrets", "-e", "inferno_backup_include_secrets=true")
@@ -296,7 +287,7 @@ def test_each_playbook_runs_as_a_service_account_with_only_its_documented_role(l
 
     # "first" pinned (by hand: the prune passes it on): retention keeps it beside the newest;
     # unpinned with pin_backup.yml: it goes. The restore held and released it.
-    pin_by_hand("first", True)
+    pin_by_hand(local_cluster, namespace, "first", True)
     pruned = run("prune", "-e", "inferno_backup_keep_last=1")
     assert pruned.returncode == 0, pruned.output
     assert backups_left() == {"first", "with-secrets"}, backups_left()

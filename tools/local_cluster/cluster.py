@@ -43,7 +43,7 @@ SNAPSHOT_CLASS = csi.SNAPSHOT_CLASS
 SIMULATED_STORAGE_STAGES = ("provision-claims.yaml", "delete-released-volumes.yaml")
 NODES = (("kwok-node-0", "zone-a"), ("kwok-node-1", "zone-b"), ("kwok-node-2", "zone-c"))
 STAGES_DIR = Path(__file__).resolve().parent / "stages"
-# What the collection asks a cluster admin to apply once per cluster (README, "Backups"), applied here
+# What the collection asks a cluster admin to apply once per cluster (README, "Backup and restore"), applied here
 # as that admin would.
 ADMIN_MANIFESTS = (Path(__file__).resolve().parents[2] / "files" / "admission" / "pin-protection.yaml",)
 START_TIMEOUT = 60.0

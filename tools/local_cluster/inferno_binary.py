@@ -68,11 +68,16 @@ def find_cargo() -> str:
     return found
 
 
+def installed(found: str) -> bool:
+    """Whether ``found`` (a program, or libclang's shared library) is on this machine."""
+    if found == "libclang.so":  # where Debian's libclang-dev puts it, or bindgen's own variable
+        return bool(os.environ.get("LIBCLANG_PATH") or list(Path("/usr/lib").glob(f"llvm-*/lib/{found}")))
+    return shutil.which(found) is not None
+
+
 def gguf_build_problem() -> str | None:
     """Why llama.cpp cannot be built here (the packages to install), or None when it can."""
-    missing = [package for package, found in GGUF_BUILD_PACKAGES.items() if not (
-        shutil.which(found) if not found.endswith(".so") else
-        os.environ.get("LIBCLANG_PATH") or list(Path("/usr/lib").glob(f"llvm-*/lib/{found}")))]
+    missing = [package for package, found in GGUF_BUILD_PACKAGES.items() if not installed(found)]
     if not missing:
         return None
     return (f"building Inferno's gguf backend (llama.cpp) needs {', '.join(missing)}: run `make setup`, or "
