@@ -6,12 +6,16 @@ manifest and index, packed as an OCI image-layout archive that
 owned by root unless stated, and dated at the epoch, so the same inputs give the same
 digests.
 
-Three images:
+Four images:
 
 * ``localhost/inferno-ops/pause`` -- the pod sandbox: a static C program that sleeps
   until it is told to stop (``pause.c``, compiled here with ``gcc -static``).
 * ``localhost/inferno-ops/busybox`` -- Debian's static busybox, for the helper pods
   of local-path-provisioner (they run ``sh`` with ``mkdir``/``rm``).
+* ``localhost/inferno-ops/model-fetcher:1`` -- the same busybox with the applets model delivery's
+  scripts use (``sha256sum``, ``df``, ``stat``...), Debian's ``curl`` with the libraries it links,
+  and the CA bundle: what ``inferno.ops.model_delivery`` runs in its fetch pod
+  (``inferno_models_fetcher_image`` on the dev inventory's local-cluster host names it).
 * ``docker.io/library/inferno:<version>`` -- the cargo-built ``inferno`` (with its gguf
   backend, llama.cpp) and the shared libraries it links, the CA bundle, a passwd entry for UID 1000, and Debian's
   ``uname``: Inferno runs ``uname -r`` when it starts its update service, and without it
@@ -39,13 +43,17 @@ from pathlib import Path
 from . import build, inferno_binary
 
 # Bump when what goes into an image changes, so cached archives are rebuilt (3: Inferno with its
-# gguf backend, and the libgomp and libstdc++ it links).
-RECIPE_VERSION = "3"
+# gguf backend, and the libgomp and libstdc++ it links; 4: the model fetcher).
+RECIPE_VERSION = "4"
 PAUSE_SOURCE = Path(__file__).resolve().parent / "pause.c"
 PAUSE_IMAGE = "localhost/inferno-ops/pause:1"
 BUSYBOX_BINARY = Path("/bin/busybox")
 BUSYBOX_IMAGE_REPOSITORY = "localhost/inferno-ops/busybox"
 INFERNO_IMAGE_REPOSITORY = "docker.io/library/inferno"
+MODEL_FETCHER_IMAGE = "localhost/inferno-ops/model-fetcher:1"
+CURL = Path("/usr/bin/curl")
+# What plugins/module_utils/models.py's scripts call, besides curl and the shell's builtins.
+FETCHER_APPLETS = ("sh", "sha256sum", "df", "awk", "stat", "head", "cut", "mv", "rm", "cat", "touch", "sleep", "ls")
 INFERNO_UID = 1000
 INFERNO_HOME = "/home/inferno"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -246,6 +254,21 @@ def busybox_image(version: str) -> Image:
     return Image(f"{BUSYBOX_IMAGE_REPOSITORY}:{version}", entries, cmd=("sh",))
 
 
+def model_fetcher_image() -> Image:
+    """busybox's applets and Debian's curl: the fetch pod of inferno.ops.model_delivery."""
+    if shared_libraries(BUSYBOX_BINARY):
+        raise ImageError(f"{BUSYBOX_BINARY} is not static; install Debian's busybox-static, not busybox")
+    if not CURL.is_file() or not CA_BUNDLE.is_file():
+        raise ImageError(f"building the model fetcher image: {CURL} or {CA_BUNDLE} is missing; install curl and "
+                         "ca-certificates (make setup does)")
+    entries = (real_file(BUSYBOX_BINARY, "/bin/busybox"),
+               *(Entry(f"/bin/{applet}", "symlink", target="busybox") for applet in FETCHER_APPLETS),
+               *binary_entries(CURL, str(CURL)),
+               Entry("/etc/ssl/certs/ca-certificates.crt", data=CA_BUNDLE.read_bytes()),
+               Entry("/tmp", "dir", mode=0o1777))
+    return Image(MODEL_FETCHER_IMAGE, entries, cmd=("sh",))
+
+
 def inferno_image(binary: Path, version: str) -> Image:
     if not CA_BUNDLE.is_file():
         raise ImageError(f"building the Inferno image: {CA_BUNDLE} is missing; install ca-certificates")
@@ -309,6 +332,7 @@ def ensure_images(progress=None) -> dict[str, Path]:
     archives = {
         PAUSE_IMAGE: cached("pause-1", pause_image),
         f"{BUSYBOX_IMAGE_REPOSITORY}:{busybox}": cached(f"busybox-{busybox}", lambda _: busybox_image(busybox)),
+        MODEL_FETCHER_IMAGE: cached(f"model-fetcher-{busybox}", lambda _: model_fetcher_image()),
     }
     inferno_name, inferno_path = inferno_archive(progress)  # last: the long build, after the quick checks
     archives[inferno_name] = inferno_path
