@@ -26,8 +26,9 @@ description:
     probability that llama-cpp-2 leaves at 0) - a temperature under 0.01 always returns the
     last vocabulary id, and the default C(top_k) of 40 keeps ids 0-39 only - so it sends
     O(temperature) 0.1, a O(top_k) above any vocabulary size, and C(top_p) 1.0.
-  - Reads only; a request that the proxy answers 502 or 503 (an endpoint changing) is sent again,
-    at most O(attempts) times.
+  - Reads only. A request that the proxy answers 502 or 503 (an endpoint changing), or that
+    Inferno answers 400 C(BackendAlreadyInitialized) (0.10.3 serves one request at a time, and
+    refuses one that comes while another loads a model), is sent again, at most O(attempts) times.
 options:
   model:
     description: The model id, its file name on the models claim.
@@ -57,7 +58,7 @@ options:
     type: int
     default: 120
   attempts:
-    description: Requests sent at most, when the proxy answers 502 or 503.
+    description: Requests sent at most, when the proxy answers 502 or 503 or Inferno is busy.
     type: int
     default: 3
 extends_documentation_fragment:
@@ -104,6 +105,11 @@ seconds:
   description: Seconds the answer took.
   returned: always
   type: float
+line:
+  description: One readable line with the model, the prompt, the answer and the time.
+  returned: on success
+  type: str
+  sample: "alphabet.gguf completed 'abc' with 'defgh' in 0.02 s"
 """
 
 import json
@@ -119,6 +125,13 @@ from ansible_collections.inferno.ops.plugins.module_utils.kube_client import (
 )
 
 RETRIED = (502, 503)
+# Inferno 0.10.3 has one llama backend per process: a request that comes while another one loads
+# a model is answered 400 with this error, and succeeds when sent again.
+BUSY = "BackendAlreadyInitialized"
+
+
+def worth_retrying(status, text):
+    return status in RETRIED or (status == 400 and BUSY in text)
 
 
 def http_service(dynamic, namespace, release):
@@ -139,8 +152,9 @@ def cause(status, text):
     if "No suitable backend" in text:
         return ("the image has no model backend compiled in (`inferno run --help` lists the backends): use an image "
                 "built with --features gguf, as files/image/Dockerfile builds it")
-    if "BackendAlreadyInitialized" in text or "already initialized" in text:
-        return "another request held Inferno's one backend; 0.10.3 serves one request at a time, so try again"
+    if BUSY in text:
+        return ("other requests kept Inferno's one backend busy each time (0.10.3 serves one request at a time when "
+                "no model is preloaded): try again when it is less busy, or preload the model (extraArgs: --model)")
     if status == 404 or "not found" in text.lower():
         return "the model is not in the models folder: deliver it (playbooks/models.yml) and check its name"
     if status >= 500:
@@ -186,7 +200,7 @@ def main():
                 text = text.decode("utf-8", "replace")
         except Exception as error:  # pylint: disable=broad-except  # urllib3's timeouts and resets
             status, text = 0, str(error)
-        if status not in RETRIED or attempt + 1 >= params["attempts"]:
+        if not worth_retrying(status, text) or attempt + 1 >= params["attempts"]:
             break
         time.sleep(2)
     result.update(status=status, seconds=round(time.monotonic() - started, 2))
@@ -209,6 +223,8 @@ def main():
         module.fail_json(msg="{0} answered {1!r} with an empty text: the model loads but produces nothing; check "
                              "that its vocabulary has no byte tokens only, and the pod's log".format(
                                  where[0].upper() + where[1:], params["prompt"]), **result)
+    result["line"] = "{0} completed {1!r} with {2!r} in {3} s".format(model, params["prompt"], result["text"],
+                                                                   result["seconds"])
     module.exit_json(**result)
 
 

@@ -243,6 +243,10 @@ class ModelDelivery(object):
             "PersistentVolumeClaim): set persistence.enabled=true in its values, so there is a claim to hold "
             "models".format(self.release, self.namespace))
 
+    def release_installed(self):
+        selector = "app.kubernetes.io/instance={0}".format(self.release)
+        return bool(self.apps.list_namespaced_deployment(self.namespace, label_selector=selector).items)
+
     def mounting_node(self, claim):
         """The node of a running pod (ours excluded) that mounts the claim; a ReadWriteOnce claim is usable only there."""
         for pod in self.core.list_namespaced_pod(self.namespace).items:
@@ -379,8 +383,16 @@ class ModelDelivery(object):
         problems = contract.declaration_problems(models)
         if problems:
             raise DeliveryError("; ".join(problems) + ". Nothing was read or changed")
+        self.result = dict(claim=None, node=None, models=[], lines=[], free_bytes=None)
+        if self.module.check_mode and not self.release_installed():
+            # deploy.yml --check before the first install: there is no claim yet, so every model is added.
+            entries = contract.plan(models, {}, {}, False)
+            self.result.update(models=entries, lines=[line(entry) for entry in entries], changed=bool(entries))
+            if self.module._diff:
+                self.result["diff"] = contract.diff(entries)
+            return self.result
         template, claim, node = self.find_claim()
-        self.result = dict(claim=claim, node=node, models=[], lines=[], free_bytes=None)
+        self.result.update(claim=claim, node=node)
         self.start_pod(template, claim, node)
         state = self.read_state()
         self.result["free_bytes"] = state["free"]
