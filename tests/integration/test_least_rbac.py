@@ -31,6 +31,9 @@ from .playbooks import ON_SIMULATED_NODES, REPO, ansible_playbook, extra_vars, h
 
 PLAYBOOKS = {"deploy": "inferno.ops.deploy", "status": "inferno.ops.status", "backup": "inferno.ops.backup",
              "restore": "inferno.ops.restore", "prune": "inferno.ops.prune_backups", "pin": "inferno.ops.pin_backup"}
+# Every file of files/rbac: models.yml's is tested on the real node (test_models.py), where its
+# fetch pod runs.
+RBAC_FILES = {**PLAYBOOKS, "models": "inferno.ops.models"}
 
 
 def documents(name: str, rbac: Path = REPO / "files" / "rbac") -> list[dict]:
@@ -48,8 +51,8 @@ def installed(tmp_path_factory) -> Path:
 
 def test_every_playbook_has_an_rbac_file_and_the_docs_name_it():
     guide = (REPO / "docs" / "rbac.md").read_text()
-    assert sorted(path.stem for path in (REPO / "files" / "rbac").glob("*.yaml")) == sorted(PLAYBOOKS)
-    for name in PLAYBOOKS:
+    assert sorted(path.stem for path in (REPO / "files" / "rbac").glob("*.yaml")) == sorted(RBAC_FILES)
+    for name in RBAC_FILES:
         kinds = {doc["kind"]: doc["metadata"]["name"] for doc in documents(name)}
         assert kinds["Role"] == f"inferno-ops-{name}"
         assert set(kinds) <= {"Role", "ClusterRole"}
@@ -147,7 +150,7 @@ def granted_verbs(name: str) -> dict[str, set[tuple[str, str, str]]]:
 
 
 def rbac_difference(name: str, granted: dict, used: dict) -> str:
-    lines = [f"files/rbac/{name}.yaml does not match what inferno.ops.{PLAYBOOKS[name].split('.')[-1]} asked for:"]
+    lines = [f"files/rbac/{name}.yaml does not match what {RBAC_FILES[name]} asked for:"]
     for kind in ("Role", "ClusterRole"):
         for label, items in (("granted, not expected", granted[kind] - used.get(kind, set())),
                              ("expected, not granted", used.get(kind, set()) - granted[kind])):
@@ -204,15 +207,20 @@ class ServiceAccounts:
                     raise
 
 
-@pytest.fixture
-def accounts(local_cluster, namespace, installed, tmp_path):
-    ca_file = tmp_path / "ca.crt"
-    kubeconfig = yaml.safe_load(Path(local_cluster.kubeconfig).read_text())
+def write_ca_file(cluster, ca_file: Path) -> Path:
+    """The API server's CA, from the cluster's kubeconfig, as AWX's credential gives it (a file)."""
+    kubeconfig = yaml.safe_load(Path(cluster.kubeconfig).read_text())
     cluster_entry = kubeconfig["clusters"][0]["cluster"]
     if "certificate-authority-data" in cluster_entry:
         ca_file.write_bytes(base64.b64decode(cluster_entry["certificate-authority-data"]))
     else:
         ca_file.write_bytes(Path(cluster_entry["certificate-authority"]).read_bytes())
+    return ca_file
+
+
+@pytest.fixture
+def accounts(local_cluster, namespace, installed, tmp_path):
+    ca_file = write_ca_file(local_cluster, tmp_path / "ca.crt")
     made = ServiceAccounts(local_cluster, namespace, ca_file, installed / "ansible_collections/inferno/ops/files/rbac")
     yield made
     made.remove()

@@ -32,7 +32,8 @@ from tools.local_cluster import network
 from tools.models import alphabet_model
 
 from .kube import eventually, forget_backups
-from .playbooks import QUICK_START, ansible_playbook, extra_vars, history
+from .playbooks import QUICK_START, REPO, ansible_playbook, extra_vars, history
+from .test_least_rbac import ServiceAccounts, audited_verbs, expected_verbs, granted_verbs, rbac_difference, write_ca_file
 from .test_real_node import get, post
 
 NAMESPACE = "real-models"
@@ -179,11 +180,13 @@ def claim_folder(cluster, namespace: str) -> Path:
     return cluster.control_plane.csi_layout().volumes / volume.spec.csi.volume_handle
 
 
-def play(cluster, playbook: str, *args: str, check_ok: bool = True, tmp: Path | None = None):
+def play(cluster, playbook: str, *args: str, check_ok: bool = True, tmp: Path | None = None,
+         env: dict | None = None):
     common = ["-i", "inventories/dev", "-e", f"inferno_namespace={NAMESPACE}", *extra_vars(inferno_values=QUICK_START)]
     if tmp is not None:
         common += ["-e", f"inferno_backups_dir={tmp}"]
-    run = ansible_playbook(playbook, *common, *args, kubeconfig=cluster.kubeconfig, timeout=900)
+    run = ansible_playbook(playbook, *common, *args, kubeconfig=None if env else cluster.kubeconfig, env=env,
+                           timeout=900)
     if check_ok:
         assert run.returncode == 0, run.output[-6000:]
     return run
@@ -264,6 +267,32 @@ def test_a_rerun_copies_and_reads_nothing(local_cluster, release, models, s3_mod
     shown = task_output(run.output, "inferno.ops.models : Show the models on the claim")
     assert "alphabet.gguf: present" in shown and "shift2.gguf: present" in shown
     assert before == {name: (release.folder / name).stat().st_mtime_ns for name in before}
+
+
+def test_models_yml_runs_as_a_service_account_with_only_files_rbac_models_yaml(local_cluster, release, models,
+                                                                             tmp_path):
+    """A token bound to files/rbac/models.yaml only (docs/rbac.md), no kubeconfig: a delivery and its
+    smoke completion work, and the file grants exactly the verbs the run's requests used."""
+    accounts = ServiceAccounts(local_cluster, NAMESPACE, write_ca_file(local_cluster, tmp_path / "ca.crt"),
+                               REPO / "files" / "rbac")
+    home = tmp_path / "home"
+    home.mkdir()
+    try:
+        token = accounts.bind("models")
+        run = play(local_cluster, "playbooks/models.yml", *extra_vars(inferno_models=[
+            models["shift1"].declared("alphabet.gguf"), models["shift2"].declared("rbac.gguf")]),
+            env=accounts.environment(token, home))
+        assert "rbac.gguf completed 'abc' with 'egikm'" in run.output
+        assert token not in run.output
+        used = audited_verbs(local_cluster.control_plane.layout.audit_log, NAMESPACE).get("models-runner", {})
+        expected = expected_verbs("models", used)
+        assert granted_verbs("models") == expected, rbac_difference("models", granted_verbs("models"), expected)
+    finally:
+        accounts.remove()
+        # rbac.gguf goes again, so that the tests after this one see the claim they expect.
+        play(local_cluster, "playbooks/models.yml", "-e", "inferno_models_remove_undeclared=true", *extra_vars(
+            inferno_models=[models["shift1"].declared("alphabet.gguf"), models["shift2"].declared(
+                "shift2.gguf", smoke=False)]))
 
 
 def test_check_mode_shows_the_replacement_and_changes_nothing(local_cluster, release, models):

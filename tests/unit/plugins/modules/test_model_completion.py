@@ -161,6 +161,8 @@ def test_no_suitable_backend_fails_with_the_message_about_a_backend(fail, proxy,
 @pytest.mark.parametrize("status, body, cause", [
     (404, "model not found: other.gguf", "the model is not in the models folder: deliver it (playbooks/models.yml) "
                                          "and check its name"),
+    (400, "Model other.gguf Not Found", "the model is not in the models folder: deliver it (playbooks/models.yml) "
+                                        "and check its name"),
     (500, "failed to load model: invalid magic", "the model failed to load or to run: check that the file is a GGUF "
                                                  "model and the pod's log"),
     (422, "missing field `prompt`", "check the model and the request"),
