@@ -33,7 +33,7 @@ except ImportError:  # Python 2 has no place here, but sanity's compile test sti
 
 MODEL_SUFFIX = ".gguf"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,250}$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHA256 = re.compile(r"[0-9a-f]{64}")  # used with fullmatch: no newline may follow
 RECORD = ".inferno-models.json"
 RECORD_FORMAT = 1
 MOUNT = "/models"
@@ -53,10 +53,17 @@ def shown_source(source):
     if not re.match(r"^[a-z][a-z0-9+.-]*://", source or ""):
         return source
     parts = urlsplit(source)
-    host = parts.hostname or ""
-    if parts.port:
-        host = "{0}:{1}".format(host, parts.port)
+    host = parts.netloc.rpartition("@")[2]  # host[:port] as written (an IPv6 literal keeps its brackets)
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def bad_port(source):
+    """Whether a URL's port is not a number from 0 to 65535 (urlsplit raises on reading it)."""
+    try:
+        urlsplit(source).port
+    except ValueError:
+        return True
+    return False
 
 
 def source_kind(source):
@@ -87,11 +94,14 @@ def declaration_problems(models):
         else:
             seen[name] = index
         digest = (model.get("sha256") or "")
-        if not SHA256.match(digest.lower()):
+        if not SHA256.fullmatch(digest.lower()):
             problems.append("{0} has sha256 {1!r}: give the model's SHA-256 as 64 hexadecimal digits "
                             "(sha256sum <file> prints it)".format(label, digest))
         kind = source_kind(model.get("source"))
-        if kind is None:
+        if kind in ("s3", "url") and bad_port(model["source"]):
+            problems.append("{0} has the source {1!r}, whose port is not a number from 0 to 65535: fix the "
+                            "URL".format(label, shown_source(model["source"])))
+        elif kind is None:
             problems.append("{0} has the source {1!r}: use s3://<bucket>/<key>, https://<host>/<path> or a path to a "
                             "file on the controller".format(label, shown_source(model.get("source") or "")))
         elif kind == "s3" and not model.get("url"):

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: model_completion
 short_description: Ask a release's Inferno for a completion through its Service, and check the answer
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - Inferno Ops maintainers (@inferno-ops)
 description:

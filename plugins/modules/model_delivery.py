@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: model_delivery
 short_description: Put declared models on a release's models claim, each checked against its SHA-256 first
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - Inferno Ops maintainers (@inferno-ops)
 description:
@@ -62,7 +62,7 @@ options:
         required: true
       source:
         description:
-          - Where the model comes from, as shown in the task's output and messages:
+          - Where the model comes from, as the task's output and messages show it; one of
             C(https://...), C(http://...), C(s3://<bucket>/<key>) or a path on the controller.
           - For an S3 source, O(models[].url) must hold its presigned URL (the
             P(inferno.ops.models#role) role makes it).
@@ -70,8 +70,8 @@ options:
         required: true
       url:
         description:
-          - The URL the fetch pod downloads from, when it is not O(models[].source) itself:
-            the presigned URL of an S3 source. It is never shown.
+          - The URL the fetch pod downloads from, when it is not O(models[].source) itself, such
+            as the presigned URL of an S3 source. It is never shown.
         type: str
   remove_undeclared:
     description:
@@ -220,6 +220,7 @@ class ModelDelivery(object):
         self.core = client.CoreV1Api(api_client(module))
         self.apps = client.AppsV1Api(self.core.api_client)
         self.pod_name = None
+        self.committing = False
         self.started = time.monotonic()
         self.deadline = self.started + self.params["timeout"]
 
@@ -341,7 +342,7 @@ class ModelDelivery(object):
     def digest_of(self, name):
         code, output = self.run(contract.DIGEST_SCRIPT, [contract.MOUNT + "/" + name])
         digest = output.strip()
-        if code != 0 or not contract.SHA256.match(digest):
+        if code != 0 or not contract.SHA256.fullmatch(digest):
             raise DeliveryError("Cannot read the digest of {0} on the models claim ({1})".format(name, digest[-300:]))
         return digest
 
@@ -419,6 +420,8 @@ class ModelDelivery(object):
             self.result["diff"] = contract.diff(entries)
         if self.module.check_mode or (not self.result["changed"] and record == state["record"]):
             return self.result
+        if not self.result["changed"] and not state["writable"]:
+            return self.result  # the record only spares a later run some reading: not worth failing for
         if not state["writable"]:
             raise DeliveryError("The models claim {0} cannot be written from the fetch pod (a read-only claim, or one "
                                 "owned by another user): check its access modes and the release's fsGroup".format(claim))
@@ -465,6 +468,7 @@ class ModelDelivery(object):
                                                                  entry["sha256"]))
 
     def commit(self, copies, removals, record):
+        self.committing = True
         for name in removals:
             record.pop(name, None)
         pending = dict((entry["name"], entry) for entry in copies)
@@ -523,7 +527,9 @@ def main():
     try:
         result = delivery.deliver()
     except DeliveryError as error:
-        module.fail_json(msg="{0}.".format(str(error).rstrip(".")), **getattr(delivery, "result", {}))
+        # Nothing was put in place (a failure in the commit itself is the one exception).
+        result = dict(getattr(delivery, "result", {}), changed=getattr(delivery, "committing", False))
+        module.fail_json(msg="{0}.".format(str(error).rstrip(".")), **result)
     except ApiException as error:
         module.fail_json(msg=failure_message(error, " in {0}".format(delivery.namespace)) + ". Nothing was put in place.")
     finally:

@@ -30,6 +30,7 @@ from kubernetes import client
 
 from tools.local_cluster import network
 from tools.models import alphabet_model
+from tools.s3_server.relay import Relay
 
 from .kube import eventually, forget_backups
 from .playbooks import QUICK_START, REPO, ansible_playbook, extra_vars, history
@@ -100,45 +101,6 @@ class SourceHandler(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(data[first:last + 1])
 
 
-class Relay:
-    """TCP relay from the real node's address to a port on loopback (SeaweedFS listens there only)."""
-
-    def __init__(self, target_port: int):
-        self.target_port = target_port
-        self.listener = socket.create_server((network.NODE_ADDRESS, 0))
-        self.port = self.listener.getsockname()[1]
-        self.closed = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.closed.is_set():
-            try:
-                downstream, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=30)
-            for source, sink in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while chunk := source.recv(1 << 16):
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                try:
-                    end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.closed.set()
-        self.listener.close()
-
-
 @pytest.fixture(scope="module")
 def web(local_cluster, models):
     """An HTTP server on the real node's address, serving the models' folder."""
@@ -158,7 +120,7 @@ def s3_models(local_cluster, s3_server, models):
     for name, model in models.items():
         s3_server.client().upload_file(str(model.path), bucket, f"gguf/{name}.gguf")
     relay = Relay(int(s3_server.endpoint_url.rsplit(":", 1)[1]))
-    settings = {"inferno_models_s3_endpoint_url": f"http://{network.NODE_ADDRESS}:{relay.port}",
+    settings = {"inferno_models_s3_endpoint_url": relay.url,
                 "inferno_models_s3_region": s3_server.region,
                 "inferno_models_s3_access_key": s3_server.access_key,
                 "inferno_models_s3_secret_key": s3_server.secret_key}
