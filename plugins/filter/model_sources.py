@@ -11,6 +11,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible.errors import AnsibleFilterError
 
 DELIVERY_KEYS = ("name", "sha256", "source")
@@ -32,6 +34,8 @@ def model_sources(models, presigned=None):
             raise AnsibleFilterError("each entry of inferno_models must be a mapping with name, source and sha256; "
                                      "got {0!r}".format(model))
         entry = dict((key, model.get(key) or "") for key in DELIVERY_KEYS)
+        if entry["source"] and "://" not in entry["source"]:  # a file on the controller
+            entry["source"] = os.path.expanduser(entry["source"])
         url = urls.get((model.get("name"), model.get("source")))
         if url:
             entry["url"] = url

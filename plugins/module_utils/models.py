@@ -60,10 +60,10 @@ def shown_source(source):
 def bad_port(source):
     """Whether a URL's port is not a number from 0 to 65535 (urlsplit raises on reading it)."""
     try:
-        urlsplit(source).port
+        port = urlsplit(source).port
     except ValueError:
         return True
-    return False
+    return port is not None and not 0 <= port <= 65535
 
 
 def source_kind(source):
@@ -261,7 +261,7 @@ for f in "$@"; do rm -f -- "$f"; done
 
 def parse_state(text):
     """STATE_SCRIPT's output: {free, writable, files: {name: {size, mtime}}, record: {...}}."""
-    head, _, record = text.partition("\nrecord\n")
+    head, record = text.partition("\nrecord\n")[::2]
     state = dict(free=None, writable=False, files={}, record=parse_record(record))
     for line in head.splitlines():
         if line.startswith("free_kib "):
@@ -270,7 +270,7 @@ def parse_state(text):
         elif line.startswith("writable "):
             state["writable"] = line.split()[1:] == ["yes"]
         elif line.startswith("file "):
-            _, size, mtime, name = line.split(" ", 3)
+            size, mtime, name = line.split(" ", 3)[1:]
             state["files"][name] = dict(size=int(size), mtime=int(mtime))
     return state
 

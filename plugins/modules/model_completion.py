@@ -169,7 +169,7 @@ def main():
         model=dict(type="str", required=True),
         prompt=dict(type="str", required=True),
         expect=dict(type="str"),
-        max_tokens=dict(type="int", default=16),
+        max_tokens=dict(type="int", default=16, no_log=False),
         temperature=dict(type="float", default=0.1),
         top_k=dict(type="int", default=1000000),
         timeout=dict(type="int", default=120),
@@ -223,8 +223,8 @@ def main():
         module.fail_json(msg="{0} answered {1!r} with an empty text: the model loads but produces nothing; check "
                              "that its vocabulary has no byte tokens only, and the pod's log".format(
                                  where[0].upper() + where[1:], params["prompt"]), **result)
-    result["line"] = "{0} completed {1!r} with {2!r} in {3} s".format(model, params["prompt"], result["text"],
-                                                                   result["seconds"])
+    result["line"] = "{0} completed {1!r} with {2!r} in {3} s".format(
+        model, params["prompt"], result["text"], result["seconds"])
     module.exit_json(**result)
 
 

@@ -66,6 +66,8 @@ options:
             C(https://...), C(http://...), C(s3://<bucket>/<key>) or a path on the controller.
           - For an S3 source, O(models[].url) must hold its presigned URL (the
             P(inferno.ops.models#role) role makes it).
+          - A path is taken as given (no C(~) expansion), relative to the directory the playbook runs
+            in; the P(inferno.ops.model_sources#filter) filter the role uses expands C(~).
         type: str
         required: true
       url:
@@ -288,8 +290,8 @@ class ModelDelivery(object):
             waiting = status.state and status.state.waiting
             if waiting and waiting.reason in ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"):
                 return ("its image {0} cannot be pulled ({1}): set inferno_models_fetcher_image (fetcher_image) to an "
-                        "image the node can pull, with sh, curl and sha256sum".format(self.params["fetcher_image"],
-                                                                                    waiting.reason))
+                        "image the node can pull, with sh, curl and sha256sum".format(
+                            self.params["fetcher_image"], waiting.reason))
             if waiting and waiting.reason in ("CreateContainerConfigError", "CreateContainerError"):
                 return "{0}: {1}".format(waiting.reason, waiting.message)
         return None
@@ -350,7 +352,7 @@ class ModelDelivery(object):
         """The bytes a model's source holds; raises DeliveryError when it cannot be read."""
         source = model["source"]
         if contract.source_kind(source) == "file":
-            path = os.path.expanduser(source)
+            path = source
             if not os.path.isfile(path) or not os.access(path, os.R_OK):
                 raise DeliveryError("Model {0}'s source {1} is not a readable file on the controller: check the path "
                                     "(it is read on the machine that runs ansible-playbook)".format(model["name"], source))
@@ -453,7 +455,7 @@ class ModelDelivery(object):
         partial = contract.MOUNT + "/" + contract.partial_name(entry["name"])
         if contract.source_kind(model["source"]) == "file":
             code, output = self.run(contract.RECEIVE_SCRIPT, [partial, entry["size"]],
-                                    stdin_file=os.path.expanduser(model["source"]), stdin_size=entry["size"])
+                                    stdin_file=model["source"], stdin_size=entry["size"])
         else:
             code, output = self.run(contract.FETCH_SCRIPT, [partial], stdin=(model.get("url") or model["source"]) + "\n")
         digest, size = contract.parse_digest(output)
@@ -464,8 +466,8 @@ class ModelDelivery(object):
             raise DeliveryError(
                 "Model {0} from {1} has SHA-256 {2} ({3} bytes), but inferno_models declares {4}: fix the sha256 "
                 "(sha256sum prints it) or the source. The copy was discarded, nothing was put in place, and the "
-                "models already on the claim keep serving".format(entry["name"], entry["source"], digest, size,
-                                                                 entry["sha256"]))
+                "models already on the claim keep serving".format(
+                    entry["name"], entry["source"], digest, size, entry["sha256"]))
 
     def commit(self, copies, removals, record):
         self.committing = True
@@ -484,8 +486,8 @@ class ModelDelivery(object):
         placed = {}
         for row in output.splitlines():
             if row.startswith("placed "):
-                _, size, mtime, name = row.split(" ", 3)
-                placed[name] = int(mtime)
+                name = row.split(" ", 3)[3]
+                placed[name] = int(row.split(" ", 3)[2])
         if placed:  # the record with the renamed files' own times, so the next run reads none of them
             for name, mtime in placed.items():
                 record[name] = dict(sha256=pending[name]["sha256"], size=pending[name]["size"], mtime=mtime,
@@ -502,8 +504,8 @@ def line(entry):
         return "{0}: not declared, removed".format(entry["name"])
     if entry["action"] == contract.KEEP:
         return "{0}: present, sha256 {1}...".format(entry["name"], digest)
-    return "{0}: {1} from {2} ({3}), sha256 {4}...".format(entry["name"], entry["action"], entry["source"],
-                                                         contract.human_bytes(entry.get("size") or 0), digest)
+    return "{0}: {1} from {2} ({3}), sha256 {4}...".format(
+        entry["name"], entry["action"], entry["source"], contract.human_bytes(entry.get("size") or 0), digest)
 
 
 def main():

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from tools.local_cluster import network
+from tools.local_cluster import images, inferno_binary, network
 from tools.models import alphabet_model
 from tools.s3_server.relay import Relay
 
@@ -410,3 +410,29 @@ def test_a_rollback_with_volumes_brings_the_old_model_back(local_cluster, releas
     eventually(lambda: answered() == (200, "egikm"), timeout=180, what="the model of before the upgrade answering again")
     record = json.loads((release.folder / ".inferno-models.json").read_text())
     assert record["models"]["alphabet.gguf"]["sha256"] == models["shift2"].sha256
+
+
+def test_an_image_without_a_backend_lists_the_model_but_cannot_serve_it_and_verify_says_so(local_cluster, models):
+    """The negative control: the same Inferno built with no model backend (images.py). /v1/models lists
+    the delivered file all the same, a completion answers 400, and deploy.yml's verify fails naming why."""
+    namespace = "real-no-backend"
+    image = {"image": {"repository": images.INFERNO_NO_BACKEND_REPOSITORY, "tag": inferno_binary.INFERNO_VERSION}}
+    run = ansible_playbook("deploy.yml", "-i", "inventories/dev", "-e", f"inferno_namespace={namespace}", *extra_vars(
+        inferno_values={**QUICK_START, **image}, inferno_models=[models["shift1"].declared("alphabet.gguf")]),
+        kubeconfig=local_cluster.kubeconfig, timeout=900)
+    try:
+        assert run.returncode != 0
+        assert "alphabet.gguf: add from" in run.output  # delivered: the failure is the completion's
+        message = " ".join(run.output.split())
+        assert ("Inferno did not complete 'abc' with model alphabet.gguf of real-no-backend/inferno (through Service "
+                "inferno:8000): it answered 400") in message, run.output[-3000:]
+        assert "No suitable backend found for model" in message
+        assert ("Likely cause: the image has no model backend compiled in (`inferno run --help` lists the backends): "
+                "use an image built with --features gguf") in message
+        service = client.CoreV1Api(local_cluster.api).read_namespaced_service("inferno", namespace)
+        bare = Release(namespace, service.spec.cluster_ip, Path())
+        assert listed(bare) == ["alphabet.gguf"]
+        status, text = completion(bare, "alphabet.gguf")
+        assert status == 400 and "No suitable backend found" in text, text
+    finally:
+        client.CoreV1Api(local_cluster.api).delete_namespace(namespace)

@@ -6,7 +6,7 @@ manifest and index, packed as an OCI image-layout archive that
 owned by root unless stated, and dated at the epoch, so the same inputs give the same
 digests.
 
-Four images:
+Five images:
 
 * ``localhost/inferno-ops/pause`` -- the pod sandbox: a static C program that sleeps
   until it is told to stop (``pause.c``, compiled here with ``gcc -static``).
@@ -16,6 +16,8 @@ Four images:
   scripts use (``sha256sum``, ``df``, ``stat``...), Debian's ``curl`` with the libraries it links,
   and the CA bundle: what ``inferno.ops.model_delivery`` runs in its fetch pod
   (``inferno_models_fetcher_image`` on the dev inventory's local-cluster host names it).
+* ``localhost/inferno-ops/inferno-no-backend:<version>`` -- the same image with an Inferno built
+  without a model backend: the negative control of tests/integration/test_models.py.
 * ``docker.io/library/inferno:<version>`` -- the cargo-built ``inferno`` (with its gguf
   backend, llama.cpp) and the shared libraries it links, the CA bundle, a passwd entry for UID 1000, and Debian's
   ``uname``: Inferno runs ``uname -r`` when it starts its update service, and without it
@@ -51,6 +53,8 @@ BUSYBOX_BINARY = Path("/bin/busybox")
 BUSYBOX_IMAGE_REPOSITORY = "localhost/inferno-ops/busybox"
 INFERNO_IMAGE_REPOSITORY = "docker.io/library/inferno"
 MODEL_FETCHER_IMAGE = "localhost/inferno-ops/model-fetcher:1"
+# The negative control: the same Inferno built with no model backend (inferno_binary).
+INFERNO_NO_BACKEND_REPOSITORY = "localhost/inferno-ops/inferno-no-backend"
 CURL = Path("/usr/bin/curl")
 # What plugins/module_utils/models.py's scripts call, besides curl and the shell's builtins.
 FETCHER_APPLETS = ("sh", "sha256sum", "df", "awk", "stat", "head", "cut", "mv", "rm", "cat", "touch", "sleep", "ls")
@@ -269,7 +273,7 @@ def model_fetcher_image() -> Image:
     return Image(MODEL_FETCHER_IMAGE, entries, cmd=("sh",))
 
 
-def inferno_image(binary: Path, version: str) -> Image:
+def inferno_image(binary: Path, version: str, name: str | None = None) -> Image:
     if not CA_BUNDLE.is_file():
         raise ImageError(f"building the Inferno image: {CA_BUNDLE} is missing; install ca-certificates")
     uid = INFERNO_UID
@@ -283,7 +287,7 @@ def inferno_image(binary: Path, version: str) -> Image:
         Entry(INFERNO_HOME, "dir", mode=0o755, uid=uid, gid=uid),
         Entry("/tmp", "dir", mode=0o1777),
     )
-    return Image(f"{INFERNO_IMAGE_REPOSITORY}:{version}", entries, entrypoint=("inferno",),
+    return Image(name or f"{INFERNO_IMAGE_REPOSITORY}:{version}", entries, entrypoint=("inferno",),
                  cmd=("serve", "--bind", "0.0.0.0:8000"), user=f"{uid}:{uid}", workdir=INFERNO_HOME,
                  env=(f"PATH={DEFAULT_PATH}", f"HOME={INFERNO_HOME}"), ports=(8000,),
                  labels={"org.opencontainers.image.title": "inferno",
@@ -326,6 +330,15 @@ def inferno_archive(progress=None) -> tuple[str, Path]:
     return f"{INFERNO_IMAGE_REPOSITORY}:{version}", path
 
 
+def inferno_no_backend_archive(progress=None) -> tuple[str, Path]:
+    """The negative control's image name and archive: Inferno with no model backend."""
+    version = inferno_binary.INFERNO_VERSION
+    path = cached(f"inferno-no-backend-{version}", lambda _: inferno_image(
+        inferno_binary.ensure_built(progress, features=inferno_binary.NO_BACKEND_FEATURES), version,
+        f"{INFERNO_NO_BACKEND_REPOSITORY}:{version}"))
+    return f"{INFERNO_NO_BACKEND_REPOSITORY}:{version}", path
+
+
 def ensure_images(progress=None) -> dict[str, Path]:
     """Every image archive the real node needs, by image name; builds what the cache lacks."""
     busybox = busybox_version()
@@ -334,8 +347,10 @@ def ensure_images(progress=None) -> dict[str, Path]:
         f"{BUSYBOX_IMAGE_REPOSITORY}:{busybox}": cached(f"busybox-{busybox}", lambda _: busybox_image(busybox)),
         MODEL_FETCHER_IMAGE: cached(f"model-fetcher-{busybox}", lambda _: model_fetcher_image()),
     }
-    inferno_name, inferno_path = inferno_archive(progress)  # last: the long build, after the quick checks
+    inferno_name, inferno_path = inferno_archive(progress)  # last: the long builds, after the quick checks
     archives[inferno_name] = inferno_path
+    no_backend_name, no_backend_path = inferno_no_backend_archive(progress)
+    archives[no_backend_name] = no_backend_path
     return archives
 
 

@@ -16,6 +16,12 @@ makes llama.cpp's CMake build for any x86-64 (GGML_NATIVE off) rather than this 
 the image runs wherever the node runs.
 0.8.0, the tag in the chart's values, was never published on crates.io; 0.10.3 is the
 newest release there.
+
+A second build, ``--features download`` alone (NO_BACKEND_FEATURES), is the negative control:
+the same Inferno with no model backend, which lists the models in its folder and answers a
+completion 400 "No suitable backend found" (tests/integration/test_models.py). Both builds
+share one cargo target folder, kept in the cache until both are built, so the second one
+compiles only the inferno-ai crate again: 263 s after the gguf build, instead of a whole build.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from . import build
 INFERNO_CRATE = "inferno-ai"
 INFERNO_VERSION = "0.10.3"
 FEATURES = "download,gguf"
+NO_BACKEND_FEATURES = "download"
+VARIANTS = (FEATURES, NO_BACKEND_FEATURES)
 # Inferno 0.10 is written in Rust edition 2024.
 MIN_RUST = (1, 85)
 # The environment of the build: the profile (see above) and a portable llama.cpp.
@@ -45,16 +53,21 @@ GGUF_BUILD_PACKAGES = {"cmake": "cmake", "g++": "g++", "libclang-dev": "libclang
 STAMP_NAME = ".complete"
 
 
-def install_root(version: str = INFERNO_VERSION) -> Path:
-    return build.cache_root() / "inferno" / f"{version}-{FEATURES}-{PROFILE_NAME}"
+def install_root(version: str = INFERNO_VERSION, features: str = FEATURES) -> Path:
+    return build.cache_root() / "inferno" / f"{version}-{features}-{PROFILE_NAME}"
 
 
-def binary_path(version: str = INFERNO_VERSION) -> Path:
-    return install_root(version) / "bin" / "inferno"
+def target_dir(version: str = INFERNO_VERSION) -> Path:
+    """cargo's build folder, shared by the variants; removed once every variant is built."""
+    return build.cache_root() / "inferno" / f"target-{version}-{PROFILE_NAME}"
 
 
-def is_built(version: str = INFERNO_VERSION) -> bool:
-    return (install_root(version) / STAMP_NAME).is_file() and binary_path(version).is_file()
+def binary_path(version: str = INFERNO_VERSION, features: str = FEATURES) -> Path:
+    return install_root(version, features) / "bin" / "inferno"
+
+
+def is_built(version: str = INFERNO_VERSION, features: str = FEATURES) -> bool:
+    return (install_root(version, features) / STAMP_NAME).is_file() and binary_path(version, features).is_file()
 
 
 def find_cargo() -> str:
@@ -93,26 +106,29 @@ def check_rust(cargo: str) -> None:
             f"(edition 2024), but `{cargo} --version` says {version.strip() or 'nothing'}. Run `rustup update stable`.")
 
 
-def ensure_built(progress: build.Progress | None = None, version: str = INFERNO_VERSION) -> Path:
-    """The cached `inferno` binary, built first when the cache lacks it."""
-    if is_built(version):
-        return binary_path(version)
+def ensure_built(progress: build.Progress | None = None, version: str = INFERNO_VERSION,
+                 features: str = FEATURES) -> Path:
+    """The cached `inferno` binary of ``features``, built first when the cache lacks it."""
+    if is_built(version, features):
+        return binary_path(version, features)
     progress = progress or build.Progress()
     cargo = find_cargo()
     check_rust(cargo)
-    problem = gguf_build_problem()
+    problem = gguf_build_problem() if "gguf" in features.split(",") else None
     if problem:
         raise build.BuildError(problem)
-    root = install_root(version)
+    root = install_root(version, features)
     with build.build_lock(root.parent):
-        if is_built(version):
-            return binary_path(version)
+        if is_built(version, features):
+            return binary_path(version, features)
         started = time.monotonic()
-        progress(f"cargo install {INFERNO_CRATE} {version} into {root} (about 9 minutes on two idle cores)")
+        reused = target_dir(version).is_dir()
+        progress(f"cargo install {INFERNO_CRATE} {version} --features {features} into {root} "
+                 f"({'reusing the build folder of the other variant' if reused else 'about 9 minutes on two idle cores'})")
         shutil.rmtree(root, ignore_errors=True)
         partial = tempfile.mkdtemp(prefix="inferno-ops-cargo-", dir=root.parent)
         args = [cargo, "install", INFERNO_CRATE, "--version", version, "--locked", "--no-default-features",
-                "--features", FEATURES, "--bin", "inferno", "--root", partial]
+                "--features", features, "--bin", "inferno", "--root", partial, "--target-dir", str(target_dir(version))]
         try:
             build.run(args, progress, env={**os.environ, **BUILD_ENV})
         except build.BuildError as error:
@@ -122,10 +138,13 @@ def ensure_built(progress: build.Progress | None = None, version: str = INFERNO_
                 "reached (`cargo search inferno-ai`) and that the disk has a few GiB free, then run "
                 "`scripts/cluster up` again.") from error
         seconds = round(time.monotonic() - started, 1)
-        stamp = {"crate": INFERNO_CRATE, "version": version, "features": FEATURES, "environment": BUILD_ENV,
-                 "build_seconds": seconds, "bytes": (Path(partial) / "bin" / "inferno").stat().st_size}
+        stamp = {"crate": INFERNO_CRATE, "version": version, "features": features, "environment": BUILD_ENV,
+                 "build_seconds": seconds, "reused_build_folder": reused,
+                 "bytes": (Path(partial) / "bin" / "inferno").stat().st_size}
         (Path(partial) / STAMP_NAME).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
         os.chmod(partial, 0o755)
         os.rename(partial, root)
-        progress(f"built inferno {version} in {seconds:.0f} s")
-    return binary_path(version)
+        progress(f"built inferno {version} --features {features} in {seconds:.0f} s")
+        if all(is_built(version, variant) for variant in VARIANTS):
+            shutil.rmtree(target_dir(version), ignore_errors=True)  # about 1.7 GB, no longer needed
+    return binary_path(version, features)
