@@ -4,7 +4,7 @@
 """The models an inventory declares, as inferno.ops.model_delivery takes them.
 
 An inventory's ``inferno_models`` entries may carry keys the module does not take (``smoke``,
-for the verify role); an S3 source gets the presigned URL the models role made for it.
+for the verify role), and a controller path may start with ``~``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,16 +18,11 @@ from ansible.errors import AnsibleFilterError
 DELIVERY_KEYS = ("name", "sha256", "source")
 
 
-def model_sources(models, presigned=None):
-    """``models`` with only the keys model_delivery takes, and each S3 source's presigned ``url``."""
+def model_sources(models):
+    """``models`` with only the keys model_delivery takes, and ``~`` expanded in controller paths."""
     if not isinstance(models, list):
         raise AnsibleFilterError("inferno_models must be a list of models, each with name, source and sha256; got "
                                  "{0}".format(type(models).__name__))
-    urls = {}
-    for result in presigned or []:
-        item = result.get("item") or {}
-        if result.get("url") and item.get("source"):
-            urls[(item.get("name"), item["source"])] = result["url"]
     delivered = []
     for model in models:
         if not isinstance(model, dict):
@@ -36,9 +31,6 @@ def model_sources(models, presigned=None):
         entry = dict((key, model.get(key) or "") for key in DELIVERY_KEYS)
         if entry["source"] and "://" not in entry["source"]:  # a file on the controller
             entry["source"] = os.path.expanduser(entry["source"])
-        url = urls.get((model.get("name"), model.get("source")))
-        if url:
-            entry["url"] = url
         delivered.append(entry)
     return delivered
 

@@ -64,8 +64,10 @@ options:
         description:
           - Where the model comes from, as the task's output and messages show it; one of
             C(https://...), C(http://...), C(s3://<bucket>/<key>) or a path on the controller.
-          - For an S3 source, O(models[].url) must hold its presigned URL (the
-            P(inferno.ops.models#role) role makes it).
+          - An S3 source is fetched through a presigned URL that the module makes on the
+            controller from the O(s3_endpoint_url), O(s3_region), O(s3_access_key) and
+            O(s3_secret_key) options (botocore's own chain - environment, profile, instance role -
+            when the keys are not given), so the cluster needs no S3 credentials.
           - A path is taken as given (no C(~) expansion), relative to the directory the playbook runs
             in; the P(inferno.ops.model_sources#filter) filter the role uses expands C(~).
         type: str
@@ -73,8 +75,27 @@ options:
       url:
         description:
           - The URL the fetch pod downloads from, when it is not O(models[].source) itself, such
-            as the presigned URL of an S3 source. It is never shown.
+            as a presigned URL made elsewhere. It is never shown.
         type: str
+  s3_endpoint_url:
+    description:
+      - The S3 endpoint of C(s3://) sources (MinIO, Ceph, SeaweedFS...); omitted, AWS's. The
+        controller and the cluster must both reach it under this URL, since a presigned URL is
+        signed for its host.
+    type: str
+  s3_region:
+    description: The S3 region of C(s3://) sources.
+    type: str
+  s3_access_key:
+    description: The S3 access key; omitted, botocore's chain (C(AWS_ACCESS_KEY_ID), a profile...).
+    type: str
+  s3_secret_key:
+    description: The S3 secret key; omitted, botocore's chain (C(AWS_SECRET_ACCESS_KEY)...).
+    type: str
+  presign_seconds:
+    description: Seconds a presigned URL stays valid; at least what the copy takes.
+    type: int
+    default: 3600
   remove_undeclared:
     description:
       - Remove the C(*.gguf) files on the claim that O(models) does not declare.
@@ -106,6 +127,7 @@ attributes:
     description: One C(<sha256>  <name>) line per model, before and after.
 requirements:
   - kubernetes >= 24.2.0
+  - boto3, for C(s3://) sources
 seealso:
   - module: inferno.ops.model_completion
 notes:
@@ -204,6 +226,14 @@ try:
 except ImportError:  # AnsibleK8SModule reports the missing library
     stream = None
 
+try:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:  # needed for s3:// sources only; deliver() says so
+    boto3 = None
+    BotoCoreError = ClientError = Exception
+
 CHUNK = 1024 * 1024
 POD_START_SECONDS = 120
 PROBE_SECONDS = 30
@@ -223,6 +253,7 @@ class ModelDelivery(object):
         self.apps = client.AppsV1Api(self.core.api_client)
         self.pod_name = None
         self.committing = False
+        self.urls = {}  # model name -> the URL the pod fetches (presigned for S3); never shown
         self.started = time.monotonic()
         self.deadline = self.started + self.params["timeout"]
 
@@ -357,7 +388,7 @@ class ModelDelivery(object):
                 raise DeliveryError("Model {0}'s source {1} is not a readable file on the controller: check the path "
                                     "(it is read on the machine that runs ansible-playbook)".format(model["name"], source))
             return os.path.getsize(path)
-        code, output = self.run(contract.PROBE_SCRIPT, [PROBE_SECONDS], stdin=(model.get("url") or source) + "\n")
+        code, output = self.run(contract.PROBE_SCRIPT, [PROBE_SECONDS], stdin=self.urls[model["name"]] + "\n")
         status, size, words = contract.parse_probe(output)
         shown = contract.shown_source(source)
         if status is None:
@@ -386,6 +417,7 @@ class ModelDelivery(object):
         problems = contract.declaration_problems(models)
         if problems:
             raise DeliveryError("; ".join(problems) + ". Nothing was read or changed")
+        self.urls = self.fetch_urls(models)
         self.result = dict(claim=None, node=None, models=[], lines=[], free_bytes=None)
         if self.module.check_mode and not self.release_installed():
             # deploy.yml --check before the first install: there is no claim yet, so every model is added.
@@ -438,6 +470,38 @@ class ModelDelivery(object):
         self.commit(copies, removals, record)
         return self.result
 
+    def fetch_urls(self, models):
+        """The URL the pod fetches each remote model from: its own, or a presigned one for S3 (made here, offline)."""
+        urls = {}
+        for model in models:
+            kind = contract.source_kind(model["source"])
+            if model.get("url") or kind == "url":
+                urls[model["name"]] = model.get("url") or model["source"]
+            elif kind == "s3":
+                urls[model["name"]] = self.presign(model)
+        return urls
+
+    def presign(self, model):
+        if boto3 is None:
+            raise DeliveryError("Model {0} comes from {1}, and presigning an S3 URL needs the Python package boto3 on "
+                                "the controller: pip install boto3. Nothing was read or changed".format(
+                                    model["name"], model["source"]))
+        bucket, key = model["source"][len("s3://"):].split("/", 1)
+        if not getattr(self, "s3", None):
+            session = boto3.session.Session(aws_access_key_id=self.params["s3_access_key"] or None,
+                                            aws_secret_access_key=self.params["s3_secret_key"] or None,
+                                            region_name=self.params["s3_region"] or None)
+            style = {"addressing_style": "path"} if self.params["s3_endpoint_url"] else {}
+            self.s3 = session.client("s3", endpoint_url=self.params["s3_endpoint_url"] or None,
+                                     config=Config(signature_version="s3v4", s3=style))
+        try:
+            return self.s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+                                                  ExpiresIn=self.params["presign_seconds"])
+        except (BotoCoreError, ClientError) as error:
+            raise DeliveryError("Model {0}'s source {1} cannot be presigned ({2}): set inferno_models_s3_access_key and "
+                                "inferno_models_s3_secret_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Nothing "
+                                "was read or changed".format(model["name"], model["source"], type(error).__name__)) from error
+
     def check_space(self, copies, state, claim):
         needed = sum(entry["size"] for entry in copies)
         # Leftovers of an earlier attempt are replaced, so their bytes count as free.
@@ -457,7 +521,7 @@ class ModelDelivery(object):
             code, output = self.run(contract.RECEIVE_SCRIPT, [partial, entry["size"]],
                                     stdin_file=model["source"], stdin_size=entry["size"])
         else:
-            code, output = self.run(contract.FETCH_SCRIPT, [partial], stdin=(model.get("url") or model["source"]) + "\n")
+            code, output = self.run(contract.FETCH_SCRIPT, [partial], stdin=self.urls[model["name"]] + "\n")
         digest, size = contract.parse_digest(output)
         if digest is None:
             raise DeliveryError("Copying model {0} from {1} failed ({2}). Nothing was put in place, and the models "
@@ -521,10 +585,16 @@ def main():
         remove_undeclared=dict(type="bool", default=False),
         fetcher_image=dict(type="str", default="docker.io/curlimages/curl:8.11.1"),
         timeout=dict(type="int", default=3600),
+        s3_endpoint_url=dict(type="str"),
+        s3_region=dict(type="str"),
+        s3_access_key=dict(type="str", no_log=True),
+        s3_secret_key=dict(type="str", no_log=True),
+        presign_seconds=dict(type="int", default=3600),
     ))
-    if module.params["timeout"] <= 0:
-        module.fail_json(msg="timeout must be a number of seconds above 0, got {0}. Nothing was read or changed.".format(
-            module.params["timeout"]))
+    for option in ("timeout", "presign_seconds"):
+        if module.params[option] <= 0:
+            module.fail_json(msg="{0} must be a number of seconds above 0, got {1}. Nothing was read or changed.".format(
+                option, module.params[option]))
     delivery = ModelDelivery(module)
     try:
         result = delivery.deliver()

@@ -289,11 +289,12 @@ def test_bad_input_fails_with_one_sentence_and_the_old_model_keeps_serving(local
                                 f"Model alphabet.gguf's source http://{network.NODE_ADDRESS}:{closed_port}/m.gguf cannot "
                                 "be reached from the cluster (curl: (7) Failed to connect", {}),
             "refused S3 credentials": ([{**good, "source": f"s3://{bucket}/gguf/shift2.gguf"}],
-                                       f"Model alphabet.gguf's source s3://{bucket}/gguf/shift2.gguf cannot be read",
+                                       f"Model alphabet.gguf's source s3://{bucket}/gguf/shift2.gguf refused the "
+                                       "request (HTTP 403 Forbidden): check the S3 access key and secret key",
                                        {"inferno_models_s3_secret_key": "wrong" + "0" * 35}),
             "missing S3 key": ([{**good, "source": f"s3://{bucket}/gguf/nothing.gguf"}],
-                               f"Model alphabet.gguf's source s3://{bucket}/gguf/nothing.gguf cannot be read: Key "
-                               "gguf/nothing.gguf does not exist", {}),
+                               f"Model alphabet.gguf's source s3://{bucket}/gguf/nothing.gguf does not exist (HTTP 404 "
+                               "Not Found): check the bucket and key", {}),
             "larger than the claim": ([{**good, "name": "huge.gguf", "source": f"{web}/huge.gguf"}],
                                       "The models to copy need 909.5 TiB (huge.gguf (909.5 TiB)), and the models claim "
                                       "inferno-models-pvc has", {}),

@@ -161,45 +161,34 @@ def test_only_v1_configmaps_and_secrets_with_names_are_restorable():
 
 # --- model_sources: the models an inventory declares, as inferno.ops.model_delivery takes them ----
 
-PRESIGNED_URL = "https://s3.example.internal/models/c.gguf?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=0badc0ffee"
-
-
-def test_model_sources_keeps_the_delivery_keys_and_adds_each_s3_sources_presigned_url():
+def test_model_sources_keeps_only_the_delivery_keys_and_leaves_the_inventory_alone():
     models = [
         {"name": "a.gguf", "sha256": "a" * 64, "source": "files/models/a.gguf",
          "smoke": {"prompt": "abc", "expect": "defgh"}},
         {"name": "b.gguf", "sha256": "b" * 64, "source": "https://mirror.example/b.gguf"},
         {"name": "c.gguf", "sha256": "c" * 64, "source": "s3://models/c.gguf", "url": "https://given.example/c.gguf"},
     ]
-    # amazon.aws.s3_object's registered loop results: an item that could not be presigned has no url.
-    presigned = [
-        {"item": models[2], "url": PRESIGNED_URL, "changed": False},
-        {"item": {"name": "d.gguf", "source": "s3://models/d.gguf"}, "failed": True, "msg": "NoSuchKey"},
-    ]
-    assert model_sources.model_sources(models, presigned) == [
+    assert model_sources.model_sources(models) == [
         {"name": "a.gguf", "sha256": "a" * 64, "source": "files/models/a.gguf"},
         {"name": "b.gguf", "sha256": "b" * 64, "source": "https://mirror.example/b.gguf"},
-        {"name": "c.gguf", "sha256": "c" * 64, "source": "s3://models/c.gguf", "url": PRESIGNED_URL},
+        {"name": "c.gguf", "sha256": "c" * 64, "source": "s3://models/c.gguf"},
     ]
     assert "smoke" in models[0] and models[2]["url"] == "https://given.example/c.gguf"  # the inventory is left alone
 
 
-def test_a_presigned_url_goes_to_the_model_with_that_name_and_source_only():
-    models = [{"name": "c.gguf", "sha256": "c" * 64, "source": "s3://models/c.gguf"},
-              {"name": "c2.gguf", "sha256": "c" * 64, "source": "s3://models/c.gguf"},
-              {"name": "e.gguf", "sha256": "e" * 64, "source": "s3://models/e.gguf"}]
-    presigned = [{"item": {"name": "c.gguf", "source": "s3://models/c.gguf"}, "url": PRESIGNED_URL},
-                 {"item": {"name": "e.gguf", "source": "s3://other/e.gguf"}, "url": PRESIGNED_URL},
-                 {"skipped": True}, {"item": None, "url": PRESIGNED_URL}]
-    assert [entry.get("url") for entry in model_sources.model_sources(models, presigned)] == [PRESIGNED_URL, None, None]
+def test_model_sources_expands_the_home_of_a_controller_path_only(monkeypatch):
+    monkeypatch.setenv("HOME", "/home/operator")
+    models = [{"name": "a.gguf", "sha256": "a" * 64, "source": "~/models/a.gguf"},
+              {"name": "b.gguf", "sha256": "b" * 64, "source": "https://mirror.example/~user/b.gguf"}]
+    assert [entry["source"] for entry in model_sources.model_sources(models)] == [
+        "/home/operator/models/a.gguf", "https://mirror.example/~user/b.gguf"]
 
 
-def test_model_sources_without_presigned_urls_and_with_missing_keys():
+def test_model_sources_with_missing_keys():
     """A missing key becomes "", so model_delivery names what is missing instead of Ansible refusing the call."""
     assert model_sources.model_sources([{"name": "a.gguf", "sha256": None}]) == [
         {"name": "a.gguf", "sha256": "", "source": ""}]
-    assert model_sources.model_sources([], None) == []
-    assert model_sources.model_sources([], []) == []
+    assert model_sources.model_sources([]) == []
 
 
 @pytest.mark.parametrize("models, message", [

@@ -128,8 +128,6 @@ def test_the_problems_name_each_model_by_index_and_name():
         "(sha256sum <file> prints it)",
         "inferno_models[4] (d.gguf) has the source 'ftp://mirror.example/d.gguf': use s3://<bucket>/<key>, "
         "https://<host>/<path> or a path to a file on the controller",
-        "inferno_models[5] (e.gguf) comes from s3://models/e.gguf, and an S3 source is fetched through a presigned URL "
-        "that the inferno.ops.models role makes: deliver it with that role, or pass url",
         "inferno_models[6] (f.gguf) has sha256 '': give the model's SHA-256 as 64 hexadecimal digits "
         "(sha256sum <file> prints it)",
         "inferno_models[7] (a.gguf) repeats the name a.gguf of inferno_models[0]: two models cannot share one file; "

@@ -117,7 +117,11 @@ if probe:
 status = answer.get("fetch_status", status)
 if status >= 400 and "-f" in args:
     say("curl: (22) The requested URL returned error: {0}".format(status), 22)
-shutil.copyfile(answer.get("fetched", body), option("-o"))
+if option("-o") == "-":  # to stdout, as the fetch script pipes it into tee and sha256sum
+    with open(answer.get("fetched", body), "rb") as fetched:
+        shutil.copyfileobj(fetched, sys.stdout.buffer)
+else:
+    shutil.copyfile(answer.get("fetched", body), option("-o"))
 '''
 
 DF = r"""#!/bin/sh
@@ -607,8 +611,8 @@ def test_a_present_file_whose_digest_cannot_be_read_fails(fail, cluster):
     path = cluster.put("by-hand.gguf", ALPHABET, recorded=False)
     cluster.before["digest"] = path.unlink  # gone between the listing and the digest
     result = fail([declared("by-hand.gguf", ALPHABET, "files/models/by-hand.gguf")])
-    assert re.match(r"^Cannot read the digest of by-hand\.gguf on the models claim \(sha256sum: .*by-hand\.gguf: No such "
-                    r"file or directory\)\.$", result["msg"]), result["msg"]
+    assert re.match(r"^Cannot read the digest of by-hand\.gguf on the models claim \(.*by-hand\.gguf: no such file, "
+                    r"or not readable\)\.$", result["msg"]), result["msg"]
     assert cluster.ran() == ["state", "digest"]
     assert_pod_gone(cluster)
 
@@ -992,3 +996,37 @@ def test_work_that_outlasts_the_timeout_fails_and_discards_its_copy(fail, cluste
     assert cluster.ran() == ["state", "receive", "discard"]
     assert all(run.closed for run in cluster.execs)
     assert_pod_gone(cluster)
+
+
+# --- S3 sources presigned by the module ------------------------------------------------------------
+
+def test_an_s3_source_is_presigned_on_the_controller_and_only_the_pod_sees_the_url(fail, cluster):
+    """botocore signs offline: the probe gets a SigV4 URL for the bucket and key at the endpoint, on stdin;
+    the failure (nothing serves it here) shows the s3:// source only, and no key."""
+    result = fail([dict(name="c.gguf", sha256=sha(QWEN), source="s3://models/qwen/c.gguf")],
+                  s3_endpoint_url="http://s3.test:9000", s3_region="us-east-1", s3_access_key="AKIATESTKEY",
+                  s3_secret_key="s3cr3t-key-never-shown", presign_seconds=600)
+    probe = next(run for run in cluster.execs if run.kind == "probe")
+    url = probe.stdin.decode().strip()
+    assert url.startswith("http://s3.test:9000/models/qwen/c.gguf?")
+    assert "X-Amz-Signature=" in url and "X-Amz-Expires=600" in url and "AKIATESTKEY" in url
+    assert result["msg"].startswith("Model c.gguf's source s3://models/qwen/c.gguf cannot be reached from the cluster")
+    shown = json.dumps(result)
+    assert "X-Amz-Signature" not in shown and "s3cr3t-key-never-shown" not in shown
+    assert all("X-Amz" not in " ".join(run.command) for run in cluster.execs)
+
+
+def test_presigning_without_credentials_fails_before_anything_is_read(fail, cluster, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
+                 "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result = fail([dict(name="c.gguf", sha256=sha(QWEN), source="s3://models/c.gguf")],
+                  s3_endpoint_url="http://s3.test:9000", s3_region="us-east-1")
+    assert result["msg"] == (
+        "Model c.gguf's source s3://models/c.gguf cannot be presigned (NoCredentialsError): set "
+        "inferno_models_s3_access_key and inferno_models_s3_secret_key (or AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY). Nothing was read or changed.")
+    assert cluster.created == [] and cluster.execs == []
