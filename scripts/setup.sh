@@ -48,7 +48,9 @@ KUBE_VALIDATE_OLD_DIR_NAME="kubernetes-validate-1.28.3"
 # containerd 1.6, runc 1.1 and CNI plugins 1.1, which are maintained there with security
 # fixes; containerd v2 from source would add a second Go build to every cold start.
 # cmake, g++ and libclang-dev build llama.cpp, Inferno's gguf backend (tools/local_cluster/inferno_binary.py).
-NODE_PACKAGES=(containerd runc containernetworking-plugins iptables busybox-static gcc libc6-dev cmake g++ libclang-dev)
+# curl, openssl and ca-certificates go into model delivery's fetch image (tools/local_cluster/images.py).
+NODE_PACKAGES=(containerd runc containernetworking-plugins iptables busybox-static gcc libc6-dev cmake g++ libclang-dev
+    curl openssl ca-certificates)
 # Inferno 0.10 is Rust edition 2024.
 MIN_RUST="1.85"
 # ---------------------------------------------------------------------------
