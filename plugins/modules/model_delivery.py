@@ -207,7 +207,7 @@ seconds:
   type: float
 """
 
-import hashlib
+import binascii
 import os
 import time
 
@@ -258,10 +258,12 @@ class ModelDelivery(object):
         self.deadline = self.started + self.params["timeout"]
 
     # --- where the claim is ------------------------------------------------------------------
-    def find_claim(self):
-        """The Deployment's pod template, its models claim, and the node where a pod mounts it."""
+    def deployments(self):
         selector = "app.kubernetes.io/instance={0}".format(self.release)
-        deployments = self.apps.list_namespaced_deployment(self.namespace, label_selector=selector).items
+        return self.apps.list_namespaced_deployment(self.namespace, label_selector=selector).items
+
+    def find_claim(self, deployments):
+        """The Deployment's pod template, its models claim, and the node where a pod mounts it."""
         for deployment in deployments:
             template = self.core.api_client.sanitize_for_serialization(deployment.spec.template)
             for volume in (template.get("spec") or {}).get("volumes") or []:
@@ -277,10 +279,6 @@ class ModelDelivery(object):
             "PersistentVolumeClaim): set persistence.enabled=true in its values, so there is a claim to hold "
             "models".format(self.release, self.namespace))
 
-    def release_installed(self):
-        selector = "app.kubernetes.io/instance={0}".format(self.release)
-        return bool(self.apps.list_namespaced_deployment(self.namespace, label_selector=selector).items)
-
     def mounting_node(self, claim):
         """The node of a running pod (ours excluded) that mounts the claim; a ReadWriteOnce claim is usable only there."""
         for pod in self.core.list_namespaced_pod(self.namespace).items:
@@ -295,8 +293,7 @@ class ModelDelivery(object):
 
     # --- the fetch pod -----------------------------------------------------------------------
     def start_pod(self, template, claim, node):
-        suffix = hashlib.sha256(os.urandom(16)).hexdigest()[:6]
-        self.pod_name = "{0}-models-{1}".format(self.release[:40], suffix)
+        self.pod_name = "{0}-models-{1}".format(self.release[:40], binascii.hexlify(os.urandom(3)).decode())
         body = contract.fetch_pod(self.pod_name, self.namespace, self.release, template, self.params["fetcher_image"],
                                   node, claim, read_only=self.module.check_mode,
                                   deadline_seconds=max(60, int(self.params["timeout"])))
@@ -419,14 +416,15 @@ class ModelDelivery(object):
             raise DeliveryError("; ".join(problems) + ". Nothing was read or changed")
         self.urls = self.fetch_urls(models)
         self.result = dict(claim=None, node=None, models=[], lines=[], free_bytes=None)
-        if self.module.check_mode and not self.release_installed():
+        deployments = self.deployments()
+        if self.module.check_mode and not deployments:
             # deploy.yml --check before the first install: there is no claim yet, so every model is added.
             entries = contract.plan(models, {}, {}, False)
             self.result.update(models=entries, lines=[line(entry) for entry in entries], changed=bool(entries))
             if self.module._diff:
                 self.result["diff"] = contract.diff(entries)
             return self.result
-        template, claim, node = self.find_claim()
+        template, claim, node = self.find_claim(deployments)
         self.result.update(claim=claim, node=node)
         self.start_pod(template, claim, node)
         state = self.read_state()
